@@ -1,0 +1,92 @@
+// Package engine owns the domain of qs-promoter: the facts about an app
+// change, the policies that match them, the compiled rule set, loading and
+// hot reload, evaluation, step execution and dry-run. It does no network I/O:
+// actions (package actions) do that behind the Action interface.
+package engine
+
+import (
+	"strings"
+	"time"
+
+	"github.com/qs-promoter/qs-promoter/qrs"
+)
+
+// The event kinds a policy's `on` can name.
+const (
+	KindCreated    = "created"
+	KindUpdated    = "updated"
+	KindPublished  = "published"
+	KindReloaded   = "reloaded"
+	KindDeleted    = "deleted"
+	KindReconciled = "reconciled"
+	KindManual     = "manual"
+)
+
+// Event is a recorded event: the notification QRS sent and the entities read
+// back from QRS when it was handled. Its JSON is QRS-native so an admin can
+// assemble one with curl; the daemon saves every event it handles this way
+// and `dry-run --event` replays it.
+type Event struct {
+	Site         string           `json:"site"`
+	ReceivedAt   time.Time        `json:"receivedAt"`
+	Kind         string           `json:"kind,omitempty"` // forced kind (reconciled, manual); derived when empty
+	Notification []qrs.ChangeInfo `json:"notification"`
+	App          *qrs.App         `json:"app"`
+	Stream       *qrs.Stream      `json:"stream"`
+	Owner        *qrs.User        `json:"owner"`
+}
+
+// Facts is what policies see: one typed value per event. The expr names
+// (tags) are the policy language; the README documents each.
+type Facts struct {
+	Event  EventFacts     `expr:"event"`
+	App    AppFacts       `expr:"app"`
+	Config map[string]any `expr:"config"` // values from the daemon's configuration (`vars:`), plus `sites`
+}
+
+// EventFacts describes the change.
+type EventFacts struct {
+	Kind           string    `expr:"kind"`            // the most specific kind
+	Kinds          []string  `expr:"kinds"`           // every kind that applies (a publish is also an update)
+	Changed        []string  `expr:"changed"`         // changed properties, camelCase as QRS sends them
+	OriginatorHost string    `expr:"originator_host"` // the node where the change was made
+	OriginatorNode string    `expr:"originator_node"`
+	Site           string    `expr:"site"` // alias of the site the event came from
+	ReceivedAt     time.Time `expr:"received_at"`
+}
+
+// AppFacts is the app as QRS says it is now.
+type AppFacts struct {
+	ID             string              `expr:"id"`
+	Name           string              `expr:"name"`
+	Description    string              `expr:"description"`
+	Published      bool                `expr:"published"`
+	PublishTime    time.Time           `expr:"publish_time"` // zero when never published
+	Stream         StreamFacts         `expr:"stream"`       // zero (empty id) when unpublished
+	Owner          OwnerFacts          `expr:"owner"`
+	Properties     map[string][]string `expr:"properties"` // custom property name → values
+	Tags           []string            `expr:"tags"`
+	LastReloadTime time.Time           `expr:"last_reload_time"`
+	ModifiedBy     string              `expr:"modified_by"` // DIR\user of the last change
+	ModifiedDate   time.Time           `expr:"modified_date"`
+	FileSize       int64               `expr:"file_size"`
+}
+
+// StreamFacts is the app's stream.
+type StreamFacts struct {
+	ID         string              `expr:"id"`
+	Name       string              `expr:"name"`
+	Properties map[string][]string `expr:"properties"`
+}
+
+// OwnerFacts is the app's owner.
+type OwnerFacts struct {
+	ID        string `expr:"id"`
+	UserID    string `expr:"user_id"`
+	Directory string `expr:"directory"`
+	Name      string `expr:"name"`
+	Email     string `expr:"email"` // "" when the user has no e-mail attribute
+	Account   string `expr:"account"` // DIR\user
+}
+
+func normalise(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
