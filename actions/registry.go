@@ -1,0 +1,65 @@
+// Package actions holds the verbs of the policy language. Each action lives
+// in one file and registers itself; adding an action touches that file only.
+package actions
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/qrs"
+)
+
+// Deps is what actions need from the outside world. Any field may be nil
+// (for `check`, only specs are needed); an action that needs a missing one
+// fails its step with a message saying what to configure.
+type Deps struct {
+	Sites map[string]*qrs.Client // by alias; read-only clients in dry-runs
+	Mail  *Mailer                // nil: e-mail not configured
+	S3    *S3Store               // nil: no bucket configured
+	Log   *slog.Logger
+}
+
+type factory func(Deps) engine.Action
+
+var registry = map[string]factory{}
+
+// register adds an action; called from each action file's init.
+func register(name string, f factory) {
+	if _, dup := registry[name]; dup {
+		panic(fmt.Sprintf("actions: %q registered twice", name))
+	}
+	registry[name] = f
+}
+
+// New builds every registered action with deps.
+func New(deps Deps) map[string]engine.Action {
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
+	}
+	out := make(map[string]engine.Action, len(registry))
+	for name, f := range registry {
+		out[name] = f(deps)
+	}
+	return out
+}
+
+// Specs returns the spec of every registered action, by name.
+func Specs() map[string]engine.ActionSpec {
+	out := make(map[string]engine.ActionSpec, len(registry))
+	for name, a := range New(Deps{}) {
+		out[name] = a.Spec()
+	}
+	return out
+}
+
+// Names returns the registered action names, sorted.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
