@@ -85,7 +85,7 @@ type OwnerFacts struct {
 	UserID    string `expr:"user_id"`
 	Directory string `expr:"directory"`
 	Name      string `expr:"name"`
-	Email     string `expr:"email"` // "" when the user has no e-mail attribute
+	Email     string `expr:"email"`   // "" when the user has no e-mail attribute
 	Account   string `expr:"account"` // DIR\user
 }
 
