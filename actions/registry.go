@@ -16,9 +16,17 @@ import (
 // fails its step with a message saying what to configure.
 type Deps struct {
 	Sites map[string]*qrs.Client // by alias; read-only clients in dry-runs
-	Mail  *Mailer                // nil: e-mail not configured
-	S3    *S3Store               // nil: no bucket configured
+	Mail  *Mailer                // nil: e-mail not configured (NewMailer)
+	S3    *S3Store               // nil: no bucket configured (NewS3Store)
 	Log   *slog.Logger
+	// Approvers maps a stream ID (lower case) to the e-mail addresses of its
+	// approvers, as LoadApprovers reads them; nil: no map configured.
+	Approvers map[string][]string
+	// TempDir is where promote spools an export while it uploads it ("":
+	// os.TempDir()). It needs room for the largest app once.
+	TempDir string
+	// Retry bounds the retries of transient QRS failures (zero: DefaultRetry).
+	Retry Retry
 }
 
 type factory func(Deps) engine.Action

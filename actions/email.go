@@ -1,0 +1,263 @@
+package actions
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/textproto"
+	"slices"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/qs-promoter/qs-promoter/engine"
+)
+
+func init() { register("email", func(d Deps) engine.Action { return &email{d: d} }) }
+
+var _ engine.Action = (*email)(nil)
+
+// email sends one message through Deps.Mail.
+type email struct{ d Deps }
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+// mailTemplates are the built-in messages, by name: each defines "subject"
+// and "body" over mailData.
+var mailTemplates = func() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, name := range []string{"approved", "denied", "published-alert", "results"} {
+		out[name] = template.Must(template.New(name).
+			Funcs(template.FuncMap{"join": strings.Join}).
+			ParseFS(templateFS, "templates/"+name+".tmpl"))
+	}
+	return out
+}()
+
+// mailData is what the built-in templates see.
+type mailData struct {
+	App             engine.AppFacts
+	Event           engine.EventFacts
+	HubURL          string // the app's hub link on its own site
+	Approver        string
+	Targets         []string
+	Streams         []string
+	Apps            []PromotedApp
+	StreamsNotFound map[string][]string
+	Failures        []SiteFailure
+}
+
+func (a *email) Spec() engine.ActionSpec {
+	return engine.ActionSpec{
+		Name:    "email",
+		Summary: "Send an e-mail (built-in templates: approved, denied, published-alert, results).",
+		Params: []engine.Param{
+			{Name: "to", Kind: engine.KindStrings, Doc: "recipients: addresses, e.g. \"{{ app.owner.email }}\"; empty ones are ignored"},
+			{Name: "to_stream_approvers", Kind: engine.KindBool, Default: false, Doc: "also send to the approvers mapped to the app's stream (the approvers file)"},
+			{Name: "cc", Kind: engine.KindStrings, Doc: "copy recipients"},
+			{Name: "subject", Kind: engine.KindText, Doc: "subject (line breaks become spaces); default: the template's"},
+			{Name: "body", Kind: engine.KindText, Doc: "plain-text body; default: the template's"},
+			{Name: "html", Kind: engine.KindHTML, Doc: "HTML body (an alternative to body when both are given)"},
+			{Name: "template", Kind: engine.KindString, Doc: "built-in message: approved, denied, published-alert or results"},
+			{Name: "approver", Kind: engine.KindString, Doc: "who approved or denied, for the templates; default: app.modified_by"},
+			{Name: "targets", Kind: engine.KindStrings, Doc: "target sites listed by the approved template, e.g. \"{{ app.properties.PromoteToServer }}\""},
+			{Name: "streams", Kind: engine.KindStrings, Doc: "target streams listed by the approved template"},
+			{Name: "results_from", Kind: engine.KindString, Default: "promote", Doc: "id of the promote step whose apps, streams_not_found and failures the results template lists"},
+			{Name: "hub_host", Kind: engine.KindString, Doc: "host for the app's hub link; default: the host of the event's site"},
+		},
+	}
+}
+
+// message builds the message and its recipients from the parameters.
+func (a *email) message(in *engine.StepInput) (Message, error) {
+	p := in.Params
+	msg := Message{To: slices.Clone(p.Strings("to")), Cc: p.Strings("cc"), Subject: p.String("subject"), Text: p.String("body"), HTML: p.String("html")}
+	if p.Bool("to_stream_approvers") {
+		msg.To = append(msg.To, a.d.Approvers[strings.ToLower(in.Facts.App.Stream.ID)]...)
+	}
+	if name := p.String("template"); name != "" {
+		t, ok := mailTemplates[name]
+		if !ok {
+			return msg, fmt.Errorf("template %s is not one of approved, denied, published-alert, results", q(name))
+		}
+		data, err := a.data(in)
+		if err != nil {
+			return msg, err
+		}
+		var subject, body strings.Builder
+		if err := t.ExecuteTemplate(&subject, "subject", data); err != nil {
+			return msg, err
+		}
+		if err := t.ExecuteTemplate(&body, "body", data); err != nil {
+			return msg, err
+		}
+		if msg.Subject == "" {
+			msg.Subject = subject.String()
+		}
+		if msg.Text == "" && msg.HTML == "" {
+			msg.Text = body.String()
+		}
+	}
+	msg.Subject = headerText(msg.Subject)
+	if msg.Text == "" && msg.HTML == "" {
+		return msg, errors.New("no content: give body, html or template")
+	}
+	return msg, nil
+}
+
+func (a *email) data(in *engine.StepInput) (*mailData, error) {
+	p := in.Params
+	d := &mailData{App: in.Facts.App, Event: in.Facts.Event, Approver: p.String("approver"),
+		Targets: p.Strings("targets"), Streams: p.Strings("streams")}
+	if d.Approver == "" {
+		d.Approver = in.Facts.App.ModifiedBy
+	}
+	host := p.String("hub_host")
+	if c := a.d.Sites[in.Facts.Event.Site]; host == "" && c != nil {
+		host = c.Host()
+	}
+	if host != "" {
+		d.HubURL = hubURL(host, in.Facts.App.ID)
+	}
+	if p.String("template") == "results" {
+		from := p.String("results_from")
+		r, ok := in.Results[from]
+		if !ok {
+			return nil, fmt.Errorf("results template: no earlier step %s in this policy (set results_from to the promote step's id)", q(from))
+		}
+		var err error
+		if d.Apps, err = decodeValue[PromotedApp](r.Values["apps"], "steps."+from+".apps"); err != nil {
+			return nil, err
+		}
+		if d.Failures, err = decodeValue[SiteFailure](r.Values["failures"], "steps."+from+".failures"); err != nil {
+			return nil, err
+		}
+		nf, err := decodeValue[map[string][]string](r.Values["streams_not_found"], "steps."+from+".streams_not_found")
+		if err != nil {
+			return nil, err
+		}
+		if len(nf) > 0 && len(nf[0]) > 0 {
+			d.StreamsNotFound = nf[0]
+		}
+	}
+	return d, nil
+}
+
+func (a *email) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	msg, err := a.message(in)
+	if err != nil {
+		return engine.Result{Status: engine.StatusFailed, Summary: "email: " + err.Error()}, err
+	}
+	to, cc, err := Recipients(msg.To, msg.Cc)
+	if err != nil {
+		return engine.Result{Status: engine.StatusFailed, Summary: "email: " + err.Error()}, err
+	}
+	if len(to)+len(cc) == 0 {
+		return engine.Result{Status: engine.StatusSkipped, Summary: "would send no e-mail: " + a.noRecipient(in)}, nil
+	}
+	res := engine.Result{Status: engine.StatusPlanned,
+		Summary: fmt.Sprintf("would e-mail %s to %s", q(msg.Subject), addrList(to, cc)),
+		Values:  map[string]any{"recipients": addrStrings(to, cc), "subject": msg.Subject}}
+	if a.d.Mail == nil {
+		res.Details = append(res.Details, "e-mail is not configured: the step would fail")
+	}
+	return res, nil
+}
+
+// Run sends the message once per execution: a retry of a step whose
+// message went out does not send it again. (A crash between the server
+// accepting it and the journal noting it sends it twice: at least once.)
+func (a *email) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	msg, err := a.message(in)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	to, cc, err := Recipients(msg.To, msg.Cc)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	if len(to)+len(cc) == 0 {
+		return engine.Result{Status: engine.StatusSkipped, Summary: "no e-mail sent: " + a.noRecipient(in)}, nil
+	}
+	values := map[string]any{"recipients": addrStrings(to, cc), "subject": msg.Subject}
+	summary := fmt.Sprintf("e-mailed %s to %s", q(msg.Subject), addrList(to, cc))
+	if in.Journal != nil {
+		if _, sent := in.Journal.Get("sent"); sent {
+			return engine.Result{Status: engine.StatusDone, Summary: summary + " (earlier attempt)", Values: values}, nil
+		}
+	}
+	if a.d.Mail == nil {
+		return engine.Result{}, errors.New("e-mail is not configured: add smtp (host, from, username, password_env) to the configuration")
+	}
+	r := a.d.Retry.orDefault()
+	wait := r.Initial
+	for attempt := 1; ; attempt++ {
+		err = a.d.Mail.Send(ctx, msg)
+		if err == nil || !transientSMTP(err) || attempt >= r.Attempts || ctx.Err() != nil {
+			break
+		}
+		in.Log.Warn("email: transient failure, retrying", "err", err, "attempt", attempt)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, r.Max)
+	}
+	if err != nil {
+		return engine.Result{}, err
+	}
+	if in.Journal != nil {
+		if err := in.Journal.Put("sent", "yes"); err != nil {
+			in.Log.Warn("email: journal", "err", err)
+		}
+	}
+	return engine.Result{Status: engine.StatusDone, Summary: summary, Values: values}, nil
+}
+
+func (a *email) noRecipient(in *engine.StepInput) string {
+	why := "no recipient"
+	if in.Params.Bool("to_stream_approvers") {
+		why += fmt.Sprintf(" (no approvers mapped to stream %s)", q(in.Facts.App.Stream.Name))
+	}
+	if in.Facts.App.Owner.Email == "" {
+		why += fmt.Sprintf("; owner %s has no e-mail attribute", q(in.Facts.App.Owner.Account))
+	}
+	return why
+}
+
+// transientSMTP reports 4xx replies and network failures (not TLS policy).
+func transientSMTP(err error) bool {
+	if errors.Is(err, ErrNoSTARTTLS) {
+		return false
+	}
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		return te.Code >= 400 && te.Code < 500
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+func addrStrings(lists ...[]*mail.Address) []string {
+	var out []string
+	for _, l := range lists {
+		for _, a := range l {
+			out = append(out, a.Address)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func addrList(to, cc []*mail.Address) string {
+	s := strings.Join(addrStrings(to), ", ")
+	if len(cc) > 0 {
+		s += " (cc " + strings.Join(addrStrings(cc), ", ") + ")"
+	}
+	return s
+}

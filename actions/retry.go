@@ -1,0 +1,53 @@
+package actions
+
+import (
+	"context"
+	"time"
+
+	"github.com/qs-promoter/qs-promoter/qrs"
+)
+
+// Retry bounds how transient QRS failures (qrs.IsRetryable: connection
+// errors, 502, 503, 504) are retried: Attempts calls at most, waiting
+// Initial, then twice as long each time up to Max.
+type Retry struct {
+	Attempts int
+	Initial  time.Duration
+	Max      time.Duration
+}
+
+// DefaultRetry gives a site about a minute to come back.
+var DefaultRetry = Retry{Attempts: 6, Initial: time.Second, Max: 20 * time.Second}
+
+func (r Retry) orDefault() Retry {
+	if r.Attempts <= 0 {
+		return DefaultRetry
+	}
+	return r
+}
+
+// try calls f until it succeeds, fails permanently, the attempts are used up
+// or ctx ends. Only reads and idempotent writes go through it directly;
+// creations use createOnce so that a retry cannot create twice.
+func try[T any](ctx context.Context, r Retry, f func(context.Context) (T, error)) (T, error) {
+	r = r.orDefault()
+	wait := r.Initial
+	for attempt := 1; ; attempt++ {
+		v, err := f(ctx)
+		if err == nil || !qrs.IsRetryable(err) || attempt >= r.Attempts {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, r.Max)
+	}
+}
+
+// do is try for calls without a result.
+func do(ctx context.Context, r Retry, f func(context.Context) error) error {
+	_, err := try(ctx, r, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
+	return err
+}
