@@ -41,7 +41,7 @@ type appServer struct {
 	mu       sync.Mutex
 	doc      map[string]any
 	version  int
-	puts     []string // bodies as sent
+	puts     []string           // bodies as sent
 	afterGet func(s *appServer) // runs after a GET answered (to race a write)
 }
 
