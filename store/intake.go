@@ -1,0 +1,265 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+)
+
+// Notification is one change to evaluate: an ExternalChangeInfo from a
+// callback, or a reconciled app found by catch-up.
+type Notification struct {
+	Site       string
+	AppID      string
+	Kind       string          // a forced event kind ("reconciled"); "" for a QRS notification
+	Change     json.RawMessage // the ExternalChangeInfo as received; nil for reconciled
+	ReceivedAt time.Time       // set by Record when zero
+}
+
+// Recorded says what Record did with a batch.
+type Recorded struct {
+	Jobs      int // evaluations scheduled
+	Coalesced int // notifications merged into an evaluation already waiting
+}
+
+// ErrClosed is returned by Record once the store is closing.
+var ErrClosed = errors.New("store: closing")
+
+type recordReq struct {
+	ns   []Notification
+	done chan recordRes
+}
+
+type recordRes struct {
+	rec Recorded
+	err error
+}
+
+// evaluateArgs is the River job: evaluate one app. The execution id is
+// chosen at insert, so all attempts of the job share it.
+type evaluateArgs struct {
+	Site        string `json:"site"`
+	AppID       string `json:"app_id"`
+	ExecutionID string `json:"execution_id"`
+}
+
+func (evaluateArgs) Kind() string { return "qsp_evaluate" }
+
+type evaluateWorker struct {
+	river.WorkerDefaults[evaluateArgs]
+	work WorkFunc
+}
+
+func (w *evaluateWorker) Work(ctx context.Context, j *river.Job[evaluateArgs]) error {
+	return w.work(ctx, Job{ID: j.ID, ExecutionID: j.Args.ExecutionID, Site: j.Args.Site, AppID: j.Args.AppID,
+		Attempt: j.Attempt, MaxAttempts: j.MaxAttempts})
+}
+
+// Record stores notifications durably: when it returns nil, they are
+// committed to disk and an evaluation of each app is scheduled (a new one,
+// or one already waiting that they join: that is coalescing). Concurrent
+// calls are committed together in one transaction (group commit), so intake
+// throughput does not stop at one fsync per callback.
+func (s *Store) Record(ctx context.Context, ns []Notification) (Recorded, error) {
+	req := &recordReq{ns: ns, done: make(chan recordRes, 1)}
+	select {
+	case s.intake <- req:
+	case <-s.quit:
+		return Recorded{}, ErrClosed
+	case <-ctx.Done():
+		return Recorded{}, ctx.Err()
+	}
+	// Once queued, the request is committed or failed by the intake loop;
+	// wait for the answer even if ctx ends, so no caller is told "not
+	// recorded" about a notification that was.
+	res := <-req.done
+	return res.rec, res.err
+}
+
+const maxBatch = 512
+
+func (s *Store) intakeLoop() {
+	defer close(s.stopped)
+	for {
+		var first *recordReq
+		select {
+		case first = <-s.intake:
+		case <-s.quit:
+			for {
+				select {
+				case r := <-s.intake:
+					r.done <- recordRes{err: ErrClosed}
+				default:
+					return
+				}
+			}
+		}
+		batch := []*recordReq{first}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-s.intake:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		recs, err := s.commit(batch)
+		for i, r := range batch {
+			if err != nil {
+				r.done <- recordRes{err: err}
+			} else {
+				r.done <- recordRes{rec: recs[i]}
+			}
+		}
+	}
+}
+
+// liveStates are the River states of a job that has not yet claimed its
+// notifications (or is about to): a new notification can join it.
+const liveStates = `('available', 'scheduled', 'retryable', 'running', 'pending')`
+
+func (s *Store) commit(batch []*recordReq) ([]Recorded, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("record notifications: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	recs := make([]Recorded, len(batch))
+	ensured := map[[2]string]bool{}
+	now := s.now().UTC()
+	for i, r := range batch {
+		for _, n := range r.ns {
+			at := n.ReceivedAt
+			if at.IsZero() {
+				at = now
+			}
+			var change any
+			if n.Change != nil {
+				change = string(n.Change)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO qsp_event (site, app_id, kind, change, received_at) VALUES (?, ?, ?, ?, ?)`,
+				n.Site, n.AppID, n.Kind, change, formatTime(at)); err != nil {
+				return nil, fmt.Errorf("record notification: %w", err)
+			}
+			key := [2]string{n.Site, n.AppID}
+			if ensured[key] {
+				recs[i].Coalesced++
+				continue
+			}
+			ensured[key] = true
+			created, err := s.ensureJob(ctx, tx, n.Site, n.AppID, now)
+			if err != nil {
+				return nil, err
+			}
+			if created {
+				recs[i].Jobs++
+			} else {
+				recs[i].Coalesced++
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("record notifications: %w", err)
+	}
+	return recs, nil
+}
+
+// ensureJob makes sure an evaluation of the app is waiting; it reports
+// whether it had to create one.
+func (s *Store) ensureJob(ctx context.Context, tx *sql.Tx, site, app string, now time.Time) (bool, error) {
+	var live int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM qsp_pending_app p JOIN river_job j ON j.id = p.job_id
+		WHERE p.site = ? AND p.app_id = ? AND j.state IN `+liveStates, site, app).Scan(&live)
+	if err != nil {
+		return false, fmt.Errorf("look up waiting evaluation: %w", err)
+	}
+	if live > 0 {
+		return false, nil
+	}
+	id := newExecutionID(now)
+	res, err := s.river.InsertTx(ctx, tx, evaluateArgs{Site: site, AppID: app, ExecutionID: id}, nil)
+	if err != nil {
+		return false, fmt.Errorf("schedule evaluation: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO qsp_pending_app (site, app_id, job_id, execution_id) VALUES (?, ?, ?, ?)`,
+		site, app, res.Job.ID, id); err != nil {
+		return false, fmt.Errorf("schedule evaluation: %w", err)
+	}
+	return true, nil
+}
+
+// OldestWaiting returns when the oldest notification still waiting for the
+// app (not yet claimed) was received; ok is false when none waits.
+func (s *Store) OldestWaiting(ctx context.Context, site, app string) (t time.Time, ok bool, err error) {
+	var at sql.NullString
+	err = s.db.QueryRowContext(ctx, `SELECT min(received_at) FROM qsp_event WHERE site = ? AND app_id = ? AND execution_id IS NULL`,
+		site, app).Scan(&at)
+	if err != nil || !at.Valid {
+		return time.Time{}, false, err
+	}
+	t, err = parseTime(at.String)
+	return t, err == nil, err
+}
+
+// Claim gives the job the notifications it evaluates. On the job's first
+// run it takes every notification waiting for the app and closes the app's
+// waiting slot, so later notifications schedule a new evaluation; on a retry
+// it returns the same notifications as the first run.
+func (s *Store) Claim(ctx context.Context, job Job) ([]Notification, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("claim notifications: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck
+	res, err := tx.ExecContext(ctx, `DELETE FROM qsp_pending_app WHERE site = ? AND app_id = ? AND execution_id = ?`,
+		job.Site, job.AppID, job.ExecutionID)
+	if err != nil {
+		return nil, fmt.Errorf("claim notifications: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE qsp_event SET execution_id = ? WHERE site = ? AND app_id = ? AND execution_id IS NULL`,
+			job.ExecutionID, job.Site, job.AppID); err != nil {
+			return nil, fmt.Errorf("claim notifications: %w", err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT site, app_id, kind, change, received_at FROM qsp_event WHERE execution_id = ? ORDER BY id`,
+		job.ExecutionID)
+	if err != nil {
+		return nil, fmt.Errorf("claim notifications: %w", err)
+	}
+	defer rows.Close()
+	var out []Notification
+	for rows.Next() {
+		var n Notification
+		var change sql.NullString
+		var at string
+		if err := rows.Scan(&n.Site, &n.AppID, &n.Kind, &change, &at); err != nil {
+			return nil, fmt.Errorf("claim notifications: %w", err)
+		}
+		if change.Valid {
+			n.Change = json.RawMessage(change.String)
+		}
+		n.ReceivedAt, _ = parseTime(at)
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("claim notifications: %w", err)
+	}
+	rows.Close()
+	return out, tx.Commit()
+}
+
+// Times are stored as fixed-width UTC text so that they sort as text.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) (time.Time, error) { return time.Parse(timeLayout, s) }

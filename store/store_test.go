@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func open(t *testing.T, dir string, work WorkFunc) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), Options{Dir: dir, Work: work, PollInterval: 20 * time.Millisecond, MaxAttempts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func change(app string) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"changeType":2,"objectType":"App","objectID":%q,"changedProperties":["modifiedDate"]}`, app))
+}
+
+func TestRecordCoalescesUntilClaimed(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), nil)
+	defer s.Close()
+
+	rec, err := s.Record(ctx, []Notification{{Site: "dev", AppID: "a", Change: change("a")}, {Site: "dev", AppID: "a", Change: change("a")}, {Site: "dev", AppID: "b", Change: change("b")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec != (Recorded{Jobs: 2, Coalesced: 1}) {
+		t.Fatalf("first batch: %+v", rec)
+	}
+	rec, _ = s.Record(ctx, []Notification{{Site: "dev", AppID: "a", Change: change("a")}})
+	if rec != (Recorded{Coalesced: 1}) {
+		t.Fatalf("second batch: %+v", rec)
+	}
+	var execID string
+	var jobID int64
+	if err := s.db.QueryRow(`SELECT execution_id, job_id FROM qsp_pending_app WHERE app_id = 'a'`).Scan(&execID, &jobID); err != nil {
+		t.Fatal(err)
+	}
+	job := Job{ID: jobID, ExecutionID: execID, Site: "dev", AppID: "a"}
+	ns, err := s.Claim(ctx, job)
+	if err != nil || len(ns) != 3 {
+		t.Fatalf("claim: %d notifications, %v", len(ns), err)
+	}
+	// After the claim, a new notification schedules a new evaluation...
+	rec, _ = s.Record(ctx, []Notification{{Site: "dev", AppID: "a", Change: change("a")}})
+	if rec != (Recorded{Jobs: 1}) {
+		t.Fatalf("after claim: %+v", rec)
+	}
+	// ...and a retry of the first job still sees only its own three.
+	ns, err = s.Claim(ctx, job)
+	if err != nil || len(ns) != 3 {
+		t.Fatalf("retried claim: %d notifications, %v", len(ns), err)
+	}
+	if _, ok, _ := s.OldestWaiting(ctx, "dev", "a"); !ok {
+		t.Fatal("the newer notification should be waiting")
+	}
+}
+
+func TestWorkRunsEachAppAndRetries(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	claimed := map[string]int{}
+	attempts := map[string]int{}
+	done := make(chan string, 10)
+	var s *Store
+	s = open(t, t.TempDir(), func(ctx context.Context, job Job) error {
+		ns, err := s.Claim(ctx, job)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		attempts[job.AppID]++
+		n := attempts[job.AppID]
+		claimed[job.AppID] = len(ns)
+		mu.Unlock()
+		if job.AppID == "flaky" && n == 1 {
+			return errors.New("transient")
+		}
+		if job.AppID == "broken" {
+			done <- job.AppID
+			return Permanent(errors.New("permanent"))
+		}
+		done <- job.AppID
+		return nil
+	})
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	defer s.Drain(ctx)
+	for _, app := range []string{"ok", "flaky", "broken"} {
+		if _, err := s.Record(ctx, []Notification{{Site: "dev", AppID: app, Change: change(app)}, {Site: "dev", AppID: app, Change: change(app)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	deadline := time.After(20 * time.Second)
+	for len(seen) < 3 {
+		select {
+		case app := <-done:
+			seen[app] = true
+		case <-deadline:
+			t.Fatalf("only %v finished", seen)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if attempts["flaky"] != 2 || claimed["flaky"] != 2 {
+		t.Errorf("flaky: %d attempts, last claimed %d", attempts["flaky"], claimed["flaky"])
+	}
+	if attempts["broken"] != 1 {
+		t.Errorf("broken was attempted %d times; a permanent failure must not be retried", attempts["broken"])
+	}
+}
+
+func TestReopenResumesInterruptedJobAndLocksFolder(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir, nil)
+	if _, err := s.Record(ctx, []Notification{{Site: "dev", AppID: "a", Change: change("a")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, Options{Dir: dir}); err == nil {
+		t.Fatal("a second store on the same folder must be refused")
+	}
+	// Simulate a process that died while running the job.
+	if _, err := s.db.Exec(`UPDATE river_job SET state = 'running', attempt = 1`); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := s.SiteToken(ctx, "dev")
+	s.Close()
+
+	ran := make(chan Job, 1)
+	s2 := open(t, dir, func(ctx context.Context, job Job) error { ran <- job; return nil })
+	defer s2.Close()
+	if err := s2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Drain(ctx)
+	select {
+	case job := <-ran:
+		if job.AppID != "a" || job.Attempt != 2 {
+			t.Fatalf("resumed %+v", job)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the interrupted job was not resumed at start")
+	}
+	if tok2, _ := s2.SiteToken(ctx, "dev"); tok2 != tok {
+		t.Fatal("the site token must survive a restart")
+	}
+}
+
+func TestCheckpointsJournalAndState(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), nil)
+	defer s.Close()
+	if _, ok, _ := s.Checkpoint(ctx, "x", "p/s"); ok {
+		t.Fatal("no checkpoint yet")
+	}
+	if err := s.SaveCheckpoint(ctx, "x", "p/s", []byte(`{"status":"done"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if b, ok, _ := s.Checkpoint(ctx, "x", "p/s"); !ok || string(b) != `{"status":"done"}` {
+		t.Fatalf("checkpoint %q %v", b, ok)
+	}
+	_ = s.JournalPut(ctx, "x", "p/s", "uploaded:test", "app-1")
+	if v, ok, _ := s.JournalGet(ctx, "x", "p/s", "uploaded:test"); !ok || v != "app-1" {
+		t.Fatalf("journal %q %v", v, ok)
+	}
+	_ = s.SetEvaluated(ctx, "dev", "a", "2026-01-01T00:00:00.000Z", []string{"updated"}, "x")
+	_ = s.SetEvaluated(ctx, "dev", "a", "2026-01-01T00:00:00.000Z", []string{"published"}, "y")
+	m, kinds, ok, _ := s.Evaluated(ctx, "dev", "a")
+	if !ok || m != "2026-01-01T00:00:00.000Z" || len(kinds) != 2 {
+		t.Fatalf("evaluated %q %v %v", m, kinds, ok)
+	}
+	_ = s.SetHandles(ctx, "dev", []string{"h1", "h2"})
+	if hs, _ := s.Handles(ctx, "dev"); len(hs) != 2 {
+		t.Fatalf("handles %v", hs)
+	}
+}
