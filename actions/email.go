@@ -65,8 +65,8 @@ func (a *email) Spec() engine.ActionSpec {
 			{Name: "html", Kind: engine.KindHTML, Doc: "HTML body (an alternative to body when both are given)"},
 			{Name: "template", Kind: engine.KindString, Doc: "built-in message: approved, denied, published-alert or results"},
 			{Name: "approver", Kind: engine.KindString, Doc: "who approved or denied, for the templates; default: app.modified_by"},
-			{Name: "targets", Kind: engine.KindStrings, Doc: "target sites listed by the approved template, e.g. \"{{ app.properties.PromoteToServer }}\""},
-			{Name: "streams", Kind: engine.KindStrings, Doc: "target streams listed by the approved template"},
+			{Name: "targets", Kind: engine.KindStrings, Doc: "target sites listed by the approved template; default: the app's config.server_property (PromoteToServer) values"},
+			{Name: "streams", Kind: engine.KindStrings, Doc: "target streams listed by the approved template; default: the app's config.stream_property (PromoteToStream) values"},
 			{Name: "results_from", Kind: engine.KindString, Default: "promote", Doc: "id of the promote step whose apps, streams_not_found and failures the results template lists"},
 			{Name: "hub_host", Kind: engine.KindString, Doc: "host for the app's hub link; default: the host of the event's site"},
 		},
@@ -116,6 +116,14 @@ func (a *email) data(in *engine.StepInput) (*mailData, error) {
 		Targets: p.Strings("targets"), Streams: p.Strings("streams")}
 	if d.Approver == "" {
 		d.Approver = in.Facts.App.ModifiedBy
+	}
+	// Without explicit lists, the approved template shows the app's target
+	// properties, named as in the configuration (the original's names otherwise).
+	if len(d.Targets) == 0 {
+		d.Targets = in.Facts.App.Properties[configString(in.Facts, "server_property", "PromoteToServer")]
+	}
+	if len(d.Streams) == 0 {
+		d.Streams = in.Facts.App.Properties[configString(in.Facts, "stream_property", "PromoteToStream")]
 	}
 	host := p.String("hub_host")
 	if c := a.d.Sites[in.Facts.Event.Site]; host == "" && c != nil {
@@ -260,4 +268,12 @@ func addrList(to, cc []*mail.Address) string {
 		s += " (cc " + strings.Join(addrStrings(cc), ", ") + ")"
 	}
 	return s
+}
+
+// configString reads a string from the configuration's policy values.
+func configString(f *engine.Facts, key, def string) string {
+	if s, ok := f.Config[key].(string); ok && s != "" {
+		return s
+	}
+	return def
 }
