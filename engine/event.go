@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/qs-promoter/qs-promoter/qrs"
+)
+
+var eventKeys = []string{"site", "receivedAt", "kind", "notification", "app", "stream", "owner"}
+
+// ReadEvent decodes a recorded event. Its top level is strict (an unknown
+// key is an error); the QRS entities inside may carry fields this program
+// does not model, as QRS adds them between versions.
+func ReadEvent(r io.Reader) (*Event, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, jsonError(data, err)
+	}
+	if top == nil {
+		return nil, errors.New("the event is null; want an object with site, receivedAt, notification, app, stream and owner")
+	}
+	var unknown []string
+	for k := range top {
+		if !contains(eventKeys, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("unknown key %q in the event%s (known: %s)", unknown[0], suggest(unknown[0], eventKeys), strings.Join(eventKeys, ", "))
+	}
+	var ev Event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return nil, jsonError(data, err)
+	}
+	if ev.App == nil {
+		return nil, errors.New("the event has no \"app\": add the app's JSON from GET /qrs/app/full?filter=id eq <id> (its first element)")
+	}
+	if ev.App.ID == "" {
+		return nil, errors.New("the event's \"app\" has no \"id\"")
+	}
+	if ev.Kind != "" && !contains(EventKinds, ev.Kind) {
+		return nil, fmt.Errorf("the event's kind %q is unknown (known: %s)", ev.Kind, strings.Join(EventKinds, ", "))
+	}
+	return &ev, nil
+}
+
+// ReadEventFile reads a recorded event from a file.
+func ReadEventFile(path string) (*Event, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ev, err := ReadEvent(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ev, nil
+}
+
+// jsonError adds the line and column to a JSON decoding error.
+func jsonError(data []byte, err error) error {
+	var off int64 = -1
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &te):
+		// The offset of a type error inside an entity with its own
+		// UnmarshalJSON (qrs.App) is relative to that entity: name the field.
+		return fmt.Errorf("%s holds a JSON %s, want %s", te.Field, te.Value, te.Type)
+	case errors.As(err, &se):
+		off = se.Offset
+	default:
+		return err
+	}
+	before := data[:min(int(off), len(data))]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := int(off) - bytes.LastIndexByte(before, '\n')
+	return fmt.Errorf("line %d, column %d: %v", line, col, err)
+}
+
+// NewFacts builds the facts policies see from a recorded event and the
+// configuration values policies may read as config.<key>.
+func NewFacts(ev *Event, config map[string]any) (*Facts, error) {
+	if ev == nil || ev.App == nil {
+		return nil, errors.New("the event has no app: facts are built from the app as QRS returns it")
+	}
+	a := ev.App
+	f := &Facts{Config: config}
+	if f.Config == nil {
+		f.Config = map[string]any{}
+	}
+	f.Event = eventFacts(ev)
+
+	f.App = AppFacts{
+		ID:             a.ID,
+		Name:           a.Name,
+		Description:    a.Description,
+		Published:      a.Published,
+		PublishTime:    qrs.ParseTime(a.PublishTime),
+		Properties:     properties(a.CustomProperties),
+		Tags:           []string{},
+		LastReloadTime: qrs.ParseTime(a.LastReloadTime),
+		ModifiedBy:     a.ModifiedByUserName,
+		ModifiedDate:   qrs.ParseTime(a.ModifiedDate),
+		FileSize:       a.FileSize,
+	}
+	for _, t := range a.Tags {
+		f.App.Tags = append(f.App.Tags, t.Name)
+	}
+	f.App.Stream.Properties = map[string][]string{}
+	if a.Stream != nil && a.Stream.ID != "" {
+		f.App.Stream.ID, f.App.Stream.Name = a.Stream.ID, a.Stream.Name
+		if ev.Stream != nil && strings.EqualFold(ev.Stream.ID, a.Stream.ID) {
+			if f.App.Stream.Name == "" {
+				f.App.Stream.Name = ev.Stream.Name
+			}
+			f.App.Stream.Properties = properties(ev.Stream.CustomProperties)
+		}
+	}
+	o := OwnerFacts{ID: a.Owner.ID, UserID: a.Owner.UserID, Directory: a.Owner.UserDirectory, Name: a.Owner.Name}
+	if u := ev.Owner; u != nil && (o.ID == "" || strings.EqualFold(u.ID, o.ID)) {
+		o.ID, o.UserID, o.Directory, o.Name = u.ID, u.UserID, u.UserDirectory, u.Name
+		o.Email = u.Email()
+	}
+	if o.UserID != "" {
+		o.Account = o.Directory + `\` + o.UserID
+	}
+	f.App.Owner = o
+	return f, nil
+}
+
+// eventFacts derives the kinds from the notification: created and deleted
+// from the change type; published when publishTime, published or the
+// stream changed; reloaded when lastReloadTime changed; and every update is
+// also "updated". A forced kind (reconciled, manual) comes first.
+func eventFacts(ev *Event) EventFacts {
+	e := EventFacts{Site: ev.Site, ReceivedAt: ev.ReceivedAt, Changed: []string{}, Kinds: []string{}}
+	var created, deleted, updated, published, reloaded bool
+	for _, n := range ev.Notification {
+		if e.OriginatorHost == "" {
+			e.OriginatorHost, e.OriginatorNode = n.OriginatorHostName, n.OriginatorNodeID
+		}
+		switch n.ChangeType {
+		case qrs.ChangeAdd:
+			created = true
+		case qrs.ChangeDelete:
+			deleted = true
+		default:
+			updated = true
+		}
+		for _, p := range n.ChangedProperties {
+			if !contains(e.Changed, p) {
+				e.Changed = append(e.Changed, p)
+			}
+			switch strings.ToLower(p) {
+			case "publishtime", "published", "stream":
+				published = true
+			case "lastreloadtime":
+				reloaded = true
+			}
+		}
+	}
+	add := func(ok bool, k string) {
+		if ok && !contains(e.Kinds, k) {
+			e.Kinds = append(e.Kinds, k)
+		}
+	}
+	add(ev.Kind != "", ev.Kind)
+	add(deleted, KindDeleted)
+	add(created, KindCreated)
+	add(updated && published, KindPublished)
+	add(updated && reloaded, KindReloaded)
+	add(updated, KindUpdated)
+	if len(e.Kinds) > 0 {
+		e.Kind = e.Kinds[0]
+	}
+	return e
+}
+
+func properties(cps []qrs.CustomPropertyValue) map[string][]string {
+	out := map[string][]string{}
+	for _, cp := range cps {
+		out[cp.Definition.Name] = append(out[cp.Definition.Name], cp.Value)
+	}
+	return out
+}

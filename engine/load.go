@@ -1,0 +1,689 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/expr-lang/expr/ast"
+	"gopkg.in/yaml.v3"
+)
+
+// LoadOptions is what the loader checks policies against.
+type LoadOptions struct {
+	// Specs are the actions steps may name (actions.Specs()).
+	Specs map[string]ActionSpec
+	// Sites are the configured site aliases that targets() and target
+	// parameters accept. Empty: any alias is accepted.
+	Sites []string
+	// Config holds example values of the configuration keys policies read
+	// as config.<key>; each key is typed from its value. A key not here is
+	// a load error.
+	Config map[string]any
+}
+
+// PolicyFiles lists the policy files of dir in evaluation order: *.yaml and
+// *.yml, not the *_test.yaml policy tests.
+func PolicyFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading the policy folder: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.IsDir() || strings.HasPrefix(n, ".") || isTestFile(n) {
+			continue
+		}
+		if strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml") {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func isTestFile(name string) bool {
+	return strings.HasSuffix(name, "_test.yaml") || strings.HasSuffix(name, "_test.yml")
+}
+
+// Load reads and compiles every policy file of dir. The error joins every
+// problem found, each a *PositionError where the file is known.
+func Load(dir string, opts LoadOptions) (*Ruleset, error) {
+	names, err := PolicyFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	files := make(map[string][]byte, len(names))
+	for _, n := range names {
+		b, err := os.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		files[n] = b
+	}
+	return LoadFiles(files, opts)
+}
+
+// LoadFiles compiles policy files given by name; names are sorted for the
+// evaluation order.
+func LoadFiles(files map[string][]byte, opts LoadOptions) (*Ruleset, error) {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+
+	sh := newShape(opts)
+	rs := &Ruleset{Files: names, Revision: revision(names, files), shape: sh, whenScope: sh.scope(nil, nil)}
+	var errs []error
+	seen := map[string]*Policy{}
+	for _, name := range names {
+		l := &loader{problems: problems{file: name}, src: newSource(files[name]), sh: sh, opts: opts, rs: rs, seen: seen}
+		l.loadFile(files[name])
+		errs = append(errs, l.errs...)
+	}
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, errors.Join(errs...)
+	}
+	return rs, nil
+}
+
+func revision(names []string, files map[string][]byte) string {
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(n), len(files[n]))
+		h.Write(files[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// loader compiles one file.
+type loader struct {
+	problems
+	src  *source
+	sh   *shape
+	opts LoadOptions
+	rs   *Ruleset
+	seen map[string]*Policy
+}
+
+func (l *loader) loadFile(data []byte) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return // an empty file holds no policies
+		}
+		l.errs = append(l.errs, yamlSyntaxError(l.file, err))
+		return
+	}
+	var second yaml.Node
+	if err := dec.Decode(&second); err == nil {
+		l.at(second.Line, second.Column, "a second YAML document (---): put every policy of the file in one list under policies:")
+	} else if !errors.Is(err, io.EOF) {
+		l.errs = append(l.errs, yamlSyntaxError(l.file, err))
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
+		root = root.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
+		if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+			return
+		}
+		l.node(root, "a policy file is a mapping with one key, policies:")
+		return
+	}
+	l.mapping(root, "the file", []string{"policies"}, func(key string, k, v *yaml.Node) {
+		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			return
+		}
+		if v.Kind != yaml.SequenceNode {
+			l.node(v, "policies: wants a list of policies (each item starting with \"- name:\")")
+			return
+		}
+		for _, item := range v.Content {
+			l.policy(item)
+		}
+	})
+}
+
+// mapping walks a mapping node strictly: unknown and duplicate keys are errors.
+func (l *loader) mapping(n *yaml.Node, what string, known []string, each func(key string, k, v *yaml.Node)) {
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := k.Value
+		if !contains(known, key) {
+			l.node(k, "unknown key %q in %s%s (known: %s)", key, what, suggest(key, known), strings.Join(known, ", "))
+			continue
+		}
+		if seen[key] {
+			l.node(k, "%q given twice in %s", key, what)
+			continue
+		}
+		seen[key] = true
+		each(key, k, v)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// scalar returns the node's text if it is a scalar, else reports it.
+func (l *loader) scalar(n *yaml.Node, what string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		l.node(n, "%s wants a single value, not a %s", what, nodeKind(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	case yaml.AliasNode:
+		return "YAML alias"
+	}
+	return "value"
+}
+
+var policyKeys = []string{"name", "description", "on", "when", "vars", "steps", "stop"}
+
+func (l *loader) policy(n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		l.node(n, "a policy is a mapping (name:, on:, when:, steps:), not a %s", nodeKind(n))
+		return
+	}
+	p := &Policy{File: l.file, Line: n.Line}
+	var nameNode, onNode, whenNode, varsNode, stepsNode *yaml.Node
+	l.mapping(n, "a policy", policyKeys, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "name":
+			nameNode = v
+			p.Name, _ = l.scalar(v, "name")
+		case "description":
+			p.Description, _ = l.scalar(v, "description")
+		case "on":
+			onNode = v
+		case "when":
+			whenNode = v
+		case "vars":
+			varsNode = v
+		case "steps":
+			stepsNode = v
+		case "stop":
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
+				l.node(v, "stop: wants true or false")
+				return
+			}
+			_ = v.Decode(&p.Stop)
+		}
+	})
+	switch {
+	case nameNode == nil:
+		l.node(n, "the policy has no name:")
+	case !validName(p.Name):
+		l.node(nameNode, "policy name %q: use letters, digits, spaces, - and _, without / or surrounding spaces", p.Name)
+	default:
+		if first, dup := l.seen[p.Name]; dup {
+			l.node(nameNode, "duplicate policy name %q (first defined at %s:%d)", p.Name, first.File, first.Line)
+		} else {
+			l.seen[p.Name] = p
+		}
+	}
+	if onNode == nil {
+		l.node(n, "the policy has no on: (the event kinds it runs on: %s)", strings.Join(EventKinds, ", "))
+	} else {
+		p.On = l.on(onNode)
+	}
+	if whenNode != nil {
+		if src, ok := l.scalar(whenNode, "when"); ok {
+			p.When = strings.TrimSpace(src)
+			p.clauses = l.when(whenNode)
+		}
+	}
+	if varsNode != nil {
+		l.vars(p, varsNode)
+	}
+	varDefs := make([]varDef, len(p.vars))
+	for i, v := range p.vars {
+		varDefs[i] = varDef{name: v.name, typ: programType(v.prog)}
+	}
+	if stepsNode == nil {
+		l.node(n, "the policy has no steps: (the actions to run when it matches)")
+	} else if stepsNode.Kind != yaml.SequenceNode || len(stepsNode.Content) == 0 {
+		l.node(stepsNode, "steps: wants a list of steps (each item starting with \"- action:\")")
+	} else {
+		ids := map[string]*Step{}
+		var before []string
+		for _, sn := range stepsNode.Content {
+			s := l.step(sn, varDefs, before)
+			if s == nil {
+				continue
+			}
+			if first, dup := ids[s.ID]; dup {
+				l.at(sn.Line, sn.Column, "duplicate step id %q in policy %q (first at line %d): give each step its own id:", s.ID, p.Name, first.Line)
+				continue
+			}
+			ids[s.ID] = s
+			before = append(before, s.ID)
+			p.Steps = append(p.Steps, s)
+		}
+	}
+	l.rs.Policies = append(l.rs.Policies, p)
+}
+
+// EventKinds are the kinds a policy's on: can name.
+var EventKinds = []string{KindCreated, KindUpdated, KindPublished, KindReloaded, KindDeleted, KindReconciled, KindManual}
+
+func (l *loader) on(n *yaml.Node) []string {
+	var items []*yaml.Node
+	switch n.Kind {
+	case yaml.ScalarNode:
+		items = []*yaml.Node{n}
+	case yaml.SequenceNode:
+		items = n.Content
+	default:
+		l.node(n, "on: wants an event kind or a list of them (%s)", strings.Join(EventKinds, ", "))
+		return nil
+	}
+	var out []string
+	for _, it := range items {
+		v, ok := l.scalar(it, "an event kind")
+		if !ok {
+			continue
+		}
+		k := normalise(v)
+		if !contains(EventKinds, k) {
+			l.node(it, "unknown event kind %q%s (known: %s)", v, suggest(k, EventKinds), strings.Join(EventKinds, ", "))
+			continue
+		}
+		if !contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	if len(out) == 0 && len(items) == 0 {
+		l.node(n, "on: names no event kind (known: %s)", strings.Join(EventKinds, ", "))
+	}
+	return out
+}
+
+func (l *loader) when(n *yaml.Node) []clause {
+	positions := l.src.scalar(n)
+	full, err := l.sh.compile(l.rs.whenScope, n.Value, true)
+	if err != nil {
+		l.exprError(positions, 0, err, l.sh.names)
+		return nil
+	}
+	runes := []rune(n.Value)
+	spans := splitClauses(n.Value)
+	if len(spans) > 1 {
+		out := make([]clause, 0, len(spans))
+		for _, sp := range spans {
+			src := string(runes[sp[0]:sp[1]])
+			prog, err := l.sh.compile(l.rs.whenScope, src, true)
+			if err != nil {
+				break // cannot happen for a when that compiled whole; keep it whole
+			}
+			out = append(out, clause{src: oneLine(src), prog: prog})
+		}
+		if len(out) == len(spans) {
+			return out
+		}
+	}
+	return []clause{{src: oneLine(n.Value), prog: full}}
+}
+
+// oneLine collapses white space so a clause reads well in a reason.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func (l *loader) vars(p *Policy, n *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		l.node(n, "vars: wants a mapping of names to expressions")
+		return
+	}
+	var defs []varDef
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !isIdentifier(k.Value) {
+			l.node(k, "var name %q: use letters, digits and _ (it is read as vars.%s)", k.Value, k.Value)
+			continue
+		}
+		if contains(p.Vars, k.Value) {
+			l.node(k, "var %q given twice", k.Value)
+			continue
+		}
+		src, ok := l.scalar(v, "a var")
+		if !ok {
+			continue
+		}
+		sc := l.sh.scope(defs, nil)
+		prog, err := l.sh.compile(sc, src, false)
+		if err != nil {
+			l.exprError(l.src.scalar(v), 0, err, l.sh.names)
+		}
+		p.Vars = append(p.Vars, k.Value)
+		p.vars = append(p.vars, compiledVar{name: k.Value, prog: prog, scope: sc})
+		defs = append(defs, varDef{name: k.Value, typ: programType(prog)})
+	}
+}
+
+var anyType = reflect.TypeOf((*any)(nil)).Elem()
+
+// programType is the static type of a compiled expression (any when unknown).
+func programType(prog interface{ Node() ast.Node }) reflect.Type {
+	if prog == nil || reflect.ValueOf(prog).IsNil() {
+		return anyType
+	}
+	t := prog.Node().Type()
+	if t == nil {
+		return anyType
+	}
+	return t
+}
+
+var stepKeys = []string{"id", "action", "if", "on_error", "with"}
+
+func (l *loader) step(n *yaml.Node, vars []varDef, before []string) *Step {
+	if n.Kind != yaml.MappingNode {
+		l.node(n, "a step is a mapping (action:, with:), not a %s", nodeKind(n))
+		return nil
+	}
+	s := &Step{Line: n.Line}
+	var actionNode, idNode, ifNode, withNode *yaml.Node
+	l.mapping(n, "a step", stepKeys, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "id":
+			idNode = v
+			s.ID, _ = l.scalar(v, "id")
+		case "action":
+			actionNode = v
+			s.Action, _ = l.scalar(v, "action")
+		case "if":
+			ifNode = v
+		case "on_error":
+			switch v.Value {
+			case "stop":
+			case "continue":
+				s.Continue = true
+			default:
+				l.node(v, "on_error: wants stop (the default) or continue, not %q", v.Value)
+			}
+		case "with":
+			withNode = v
+		}
+	})
+	if actionNode == nil {
+		l.node(n, "the step has no action: (one of: %s)", strings.Join(specNames(l.opts.Specs), ", "))
+		return nil
+	}
+	spec, ok := l.opts.Specs[s.Action]
+	if !ok {
+		l.node(actionNode, "unknown action %q%s (known: %s)", s.Action, suggest(s.Action, specNames(l.opts.Specs)), listOr(specNames(l.opts.Specs), "none registered"))
+	}
+	s.spec = spec
+	if idNode == nil {
+		s.ID = s.Action
+	} else if !validName(s.ID) {
+		l.node(idNode, "step id %q: use letters, digits, - and _, without /", s.ID)
+	}
+	s.scope = l.sh.scope(vars, before)
+	if ifNode != nil {
+		if src, ok := l.scalar(ifNode, "if"); ok {
+			s.If = strings.TrimSpace(src)
+			prog, err := l.sh.compile(s.scope, src, true)
+			if err != nil {
+				l.exprError(l.src.scalar(ifNode), 0, err, l.sh.names)
+			}
+			s.ifProg = prog
+		}
+	}
+	if ok {
+		l.params(s, withNode, actionNode)
+	}
+	return s
+}
+
+func specNames(specs map[string]ActionSpec) []string {
+	out := make([]string, 0, len(specs))
+	for n := range specs {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func paramNames(ps []Param) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Name
+	}
+	return out
+}
+
+func (l *loader) params(s *Step, with *yaml.Node, actionNode *yaml.Node) {
+	given := map[string]*yaml.Node{}
+	if with != nil {
+		if with.Kind != yaml.MappingNode {
+			if !(with.Kind == yaml.ScalarNode && with.Tag == "!!null") {
+				l.node(with, "with: wants a mapping of parameter names to values")
+			}
+		} else {
+			known := paramNames(s.spec.Params)
+			for i := 0; i+1 < len(with.Content); i += 2 {
+				k, v := with.Content[i], with.Content[i+1]
+				if !contains(known, k.Value) {
+					l.node(k, "unknown parameter %q for action %s%s (its parameters: %s)", k.Value, s.spec.Name, suggest(k.Value, known), listOr(known, "none"))
+					continue
+				}
+				if _, dup := given[k.Value]; dup {
+					l.node(k, "parameter %q given twice", k.Value)
+					continue
+				}
+				given[k.Value] = v
+			}
+		}
+	}
+	for _, ps := range s.spec.Params {
+		v, ok := given[ps.Name]
+		if !ok {
+			if ps.Required {
+				at := actionNode
+				if with != nil {
+					at = with
+				}
+				l.node(at, "action %s needs parameter %q (%s)", s.spec.Name, ps.Name, ps.Doc)
+			}
+			s.params = append(s.params, &paramExpr{spec: ps})
+			continue
+		}
+		s.params = append(s.params, l.param(ps, v, s.scope))
+	}
+}
+
+// param compiles one parameter value against its declared kind.
+func (l *loader) param(ps Param, n *yaml.Node, sc *scope) *paramExpr {
+	pe := &paramExpr{spec: ps, set: true}
+	what := fmt.Sprintf("parameter %q", ps.Name)
+	switch ps.Kind {
+	case KindStrings, KindTargets:
+		pe.isList = true
+		var items []*yaml.Node
+		switch n.Kind {
+		case yaml.SequenceNode:
+			items = n.Content
+		case yaml.ScalarNode:
+			if n.Tag != "!!null" {
+				items = []*yaml.Node{n}
+			}
+		default:
+			if !(ps.Kind == KindTargets && n.Kind == yaml.MappingNode) {
+				l.node(n, "%s wants %s, not a %s", what, kindWord(ps.Kind), nodeKind(n))
+				return pe
+			}
+			items = []*yaml.Node{n}
+		}
+		for _, it := range items {
+			if item, ok := l.listItem(ps, it, sc, what); ok {
+				pe.items = append(pe.items, item)
+			}
+		}
+		return pe
+	case KindAny:
+		if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && hasTemplate(n.Value) {
+			pe.tpl = l.template(n, sc, ps.Kind, what)
+			return pe
+		}
+		var v any
+		if err := n.Decode(&v); err != nil {
+			l.node(n, "%s: %v", what, err)
+		}
+		pe.literal = v
+		return pe
+	}
+	if n.Kind != yaml.ScalarNode {
+		l.node(n, "%s wants %s, not a %s", what, kindWord(ps.Kind), nodeKind(n))
+		return pe
+	}
+	if n.Tag == "!!str" && hasTemplate(n.Value) {
+		pe.tpl = l.template(n, sc, ps.Kind, what)
+		if pe.tpl != nil && !pe.tpl.whole && (ps.Kind == KindBool || ps.Kind == KindInt) {
+			l.node(n, "%s wants %s: write a literal or exactly one {{ expression }}", what, kindWord(ps.Kind))
+		}
+		return pe
+	}
+	switch ps.Kind {
+	case KindBool:
+		if n.Tag != "!!bool" {
+			l.node(n, "%s wants true or false, not %q", what, n.Value)
+			return pe
+		}
+		var b bool
+		_ = n.Decode(&b)
+		pe.literal = b
+	case KindInt:
+		var i int
+		if n.Tag != "!!int" || n.Decode(&i) != nil {
+			l.node(n, "%s wants a whole number, not %q", what, n.Value)
+			return pe
+		}
+		pe.literal = i
+	case KindString:
+		if strings.ContainsAny(n.Value, "\r\n") {
+			l.node(n, "%s is one line of text; it holds a line break", what)
+		}
+		pe.literal = n.Value
+	default:
+		pe.literal = n.Value
+	}
+	return pe
+}
+
+func (l *loader) listItem(ps Param, it *yaml.Node, sc *scope, what string) (paramItem, bool) {
+	if ps.Kind == KindTargets && it.Kind == yaml.MappingNode {
+		var t Target
+		l.mapping(it, "a target", []string{"site", "mode"}, func(key string, k, v *yaml.Node) {
+			s, _ := l.scalar(v, key)
+			if key == "site" {
+				t.Site = s
+			} else {
+				t.Mode = s
+			}
+		})
+		parsed, err := l.sh.sites.parseTarget(t.Site + " - " + t.Mode)
+		if err != nil {
+			l.node(it, "%s: %v", what, err)
+			return paramItem{}, false
+		}
+		return paramItem{literal: parsed}, true
+	}
+	if it.Kind != yaml.ScalarNode {
+		l.node(it, "%s wants %s; this item is a %s", what, kindWord(ps.Kind), nodeKind(it))
+		return paramItem{}, false
+	}
+	if hasTemplate(it.Value) {
+		tpl := l.template(it, sc, ps.Kind, what)
+		return paramItem{tpl: tpl}, tpl != nil
+	}
+	if ps.Kind == KindTargets {
+		t, err := l.sh.sites.parseTarget(it.Value)
+		if err != nil {
+			l.node(it, "%s: %v", what, err)
+			return paramItem{}, false
+		}
+		return paramItem{literal: t}, true
+	}
+	return paramItem{literal: it.Value}, true
+}
+
+// template compiles a string with {{ }} interpolations; a template that is
+// exactly one expression has its static type checked against the kind.
+func (l *loader) template(n *yaml.Node, sc *scope, kind Kind, what string) *template {
+	positions := l.src.scalar(n)
+	spans, badAt, err := splitTemplate(n.Value)
+	if err != nil {
+		ps := positions[min(badAt, len(positions)-1)]
+		l.at(ps.line, ps.col, "%s: %v", what, err)
+		return nil
+	}
+	runes := []rune(n.Value)
+	t := &template{raw: n.Value}
+	t.whole = len(spans) == 1 && strings.TrimSpace(string(runes[:spans[0].open])) == "" &&
+		strings.TrimSpace(string(runes[spans[0].end+2:])) == ""
+	last, failed := 0, false
+	for _, sp := range spans {
+		if sp.open > last {
+			t.parts = append(t.parts, tplPart{text: string(runes[last:sp.open])})
+		}
+		src := string(runes[sp.start:sp.end])
+		prog, err := l.sh.compile(sc, src, false)
+		if err != nil {
+			l.exprError(positions, sp.start, err, l.sh.names)
+			failed = true
+		} else if t.whole {
+			if msg := kindAccepts(kind, programType(prog)); msg != "" {
+				ps := positions[sp.start]
+				l.at(ps.line, ps.col, "%s %s, but {{%s}} gives %s", what, msg, src, typeName(programType(prog)))
+				failed = true
+			}
+		}
+		t.parts = append(t.parts, tplPart{src: src, prog: prog, typ: programType(prog)})
+		last = sp.end + 2
+	}
+	if last < len(runes) {
+		t.parts = append(t.parts, tplPart{text: string(runes[last:])})
+	}
+	if t.whole {
+		// Keep only the expression: the white space around it is layout.
+		for _, p := range t.parts {
+			if p.prog != nil || p.src != "" {
+				t.parts = []tplPart{p}
+				break
+			}
+		}
+	}
+	if failed {
+		return nil
+	}
+	return t
+}
