@@ -334,7 +334,7 @@ func (c *Client) ExportApp(ctx context.Context, id string, skipData bool) (*Down
 		return nil, err
 	}
 	return &Download{
-		ReadCloser: &download{body: resp.Body, cancel: cancel},
+		ReadCloser: &download{body: resp.Body, cancel: cancel, left: resp.ContentLength},
 		Name:       strings.TrimSpace(path.Base(u.Path)),
 		Size:       resp.ContentLength,
 	}, nil
@@ -369,17 +369,22 @@ type download struct {
 	body   io.ReadCloser
 	cancel func()
 	mu     sync.Mutex
+	left   int64 // bytes not yet read; negative when the size is unknown
 	eof    bool
 	closed bool
 }
 
 func (d *download) Read(p []byte) (int, error) {
 	n, err := d.body.Read(p)
-	if err == io.EOF {
-		d.mu.Lock()
-		d.eof = true
-		d.mu.Unlock()
+	d.mu.Lock()
+	if d.left >= 0 {
+		d.left -= int64(n)
 	}
+	// A reader that stops at Size bytes (io.CopyN) has read it all too.
+	if err == io.EOF || d.left == 0 {
+		d.eof = true
+	}
+	d.mu.Unlock()
 	return n, err
 }
 

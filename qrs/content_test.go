@@ -77,6 +77,21 @@ func TestExport(t *testing.T) {
 		}
 	})
 
+	t.Run("read exactly Size bytes", func(t *testing.T) {
+		c, rec := newTestClient(t, exportServer(content, 200), nil)
+		d, err := c.ExportApp(ctx, appID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.CopyN(io.Discard, d, d.Size); err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+		if len(deletes(rec)) != 0 {
+			t.Errorf("a complete download cancelled its token: %v", deletes(rec))
+		}
+	})
+
 	t.Run("closed early cancels the token", func(t *testing.T) {
 		c, rec := newTestClient(t, exportServer(content, 200), nil)
 		d, err := c.ExportApp(ctx, appID, false)
