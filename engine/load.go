@@ -282,7 +282,7 @@ func (l *loader) policy(n *yaml.Node) {
 				continue
 			}
 			if first, dup := ids[s.ID]; dup {
-				l.at(sn.Line, sn.Column, "duplicate step id %q in policy %q (first at line %d): give each step its own id:", s.ID, p.Name, first.Line)
+				l.at(sn.Line, sn.Column, "duplicate step id %q in policy %q (first at line %d): give each step its own id", s.ID, p.Name, first.Line)
 				continue
 			}
 			ids[s.ID] = s
@@ -570,6 +570,14 @@ func (l *loader) param(ps Param, n *yaml.Node, sc *scope) *paramExpr {
 		if pe.tpl != nil && !pe.tpl.whole && (ps.Kind == KindBool || ps.Kind == KindInt) {
 			l.node(n, "%s wants %s: write a literal or exactly one {{ expression }}", what, kindWord(ps.Kind))
 		}
+		if pe.tpl != nil && !pe.tpl.whole && ps.Kind == KindString {
+			for _, part := range pe.tpl.parts {
+				if part.prog == nil && strings.ContainsAny(part.text, "\r\n") {
+					l.node(n, "%s is one line of text; it holds a line break", what)
+					break
+				}
+			}
+		}
 		return pe
 	}
 	switch ps.Kind {
@@ -662,8 +670,9 @@ func (l *loader) template(n *yaml.Node, sc *scope, kind Kind, what string) *temp
 			failed = true
 		} else if t.whole {
 			if msg := kindAccepts(kind, programType(prog)); msg != "" {
-				ps := positions[sp.start]
-				l.at(ps.line, ps.col, "%s %s, but {{%s}} gives %s", what, msg, src, typeName(programType(prog)))
+				lead := len([]rune(src)) - len([]rune(strings.TrimLeft(src, " \t\n")))
+				ps := positions[sp.start+lead]
+				l.at(ps.line, ps.col, "%s %s, but %s gives %s", what, msg, strings.TrimSpace(src), typeName(programType(prog)))
 				failed = true
 			}
 		}

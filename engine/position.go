@@ -68,6 +68,11 @@ func yamlSyntaxError(fileName string, err error) error {
 	msg := err.Error()
 	if m := yamlLineError.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if strings.HasPrefix(m[2], "did not find expected") {
+			// yaml.v3 reports a parser error at the 0-based line where the
+			// unfinished list or mapping starts.
+			return &PositionError{File: fileName, Line: line + 1, Msg: "YAML syntax: " + m[2] + " (in the list or mapping that starts on this line)"}
+		}
 		return &PositionError{File: fileName, Line: line, Msg: "YAML syntax: " + m[2]}
 	}
 	return &PositionError{File: fileName, Line: 1, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
@@ -148,8 +153,8 @@ func (s *source) scalar(n *yaml.Node) []pos {
 		out = append(out, pos{line + 1, col + 1})
 		r := at()
 		switch {
-		case r == v:
-			advance(1)
+		case n.Style == yaml.SingleQuotedStyle && r == '\'':
+			advance(2) // '' is one quote
 		case n.Style == yaml.DoubleQuotedStyle && r == '\\':
 			next := rune(0)
 			if line < len(s.lines) && col+1 < len(s.lines[line]) {
@@ -165,8 +170,8 @@ func (s *source) scalar(n *yaml.Node) []pos {
 			default:
 				advance(2)
 			}
-		case n.Style == yaml.SingleQuotedStyle && r == '\'':
-			advance(2)
+		case r == v:
+			advance(1)
 		default:
 			advance(1) // out of step: best effort
 		}
