@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const goodPolicy = `policies:
+  - name: one
+    on: [updated]
+    steps: [{action: log, with: {message: "{{ app.name }}"}}]
+`
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestReloaderKeepsGoodSetAndPicksUpFixes(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(file, []byte(goodPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReloader(dir, testOpts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := r.Current()
+	var hooks atomic.Int32
+	r.OnReload(func(ReloadStatus) { hooks.Add(1) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Watch(ctx) }()
+	time.Sleep(50 * time.Millisecond) // let the watcher start
+
+	// A bad edit, saved the way editors do (write elsewhere, rename over).
+	bad := strings.Replace(goodPolicy, "app.name", "app.nam", 1)
+	tmp := filepath.Join(dir, ".p.yaml.tmp")
+	if err := os.WriteFile(tmp, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "the bad edit is noticed", func() bool { return !r.Status().OK })
+	st := r.Status()
+	if r.Current() != first || st.Revision != first.Revision {
+		t.Fatalf("a bad edit replaced the rule set")
+	}
+	if !strings.Contains(st.LastError, `p.yaml:4:51: app has no "nam"`) {
+		t.Errorf("last error %q", st.LastError)
+	}
+
+	// A good edit replaces the set within a second.
+	fixed := strings.Replace(goodPolicy, "one", "two", 1)
+	start := time.Now()
+	if err := os.WriteFile(file, []byte(fixed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Second, "the fixed policy is loaded", func() bool { return r.Current().Policies[0].Name == "two" })
+	t.Logf("reloaded in %v", time.Since(start))
+	st = r.Status()
+	if !st.OK || st.LastError != "" || st.Revision == first.Revision || st.Revision != r.Current().Revision {
+		t.Errorf("status %+v", st)
+	}
+	if hooks.Load() < 2 {
+		t.Errorf("OnReload hooks called %d times", hooks.Load())
+	}
+	// An execution that started with the old set still has it.
+	if first.Policies[0].Name != "one" {
+		t.Error("old rule set changed")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReloaderExplicitAndInitialFailure(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := NewReloader(dir+"/missing", testOpts, nil); err == nil {
+		t.Fatal("missing folder loaded")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte("policies: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewReloader(dir, testOpts, nil); err == nil {
+		t.Fatal("bad initial set loaded")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(goodPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReloader(dir, testOpts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "q.yaml"), []byte("policies: 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(); err == nil || r.Status().OK || len(r.Current().Policies) != 1 {
+		t.Fatalf("explicit reload of a bad set: %v %+v", err, r.Status())
+	}
+	if err := os.Remove(filepath.Join(dir, "q.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(); err != nil || !r.Status().OK {
+		t.Fatalf("explicit reload: %v", err)
+	}
+}
