@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,28 +12,6 @@ import (
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-// memJournal is an in-memory engine.Journal.
-type memJournal struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func newJournal() *memJournal { return &memJournal{m: map[string]string{}} }
-
-func (j *memJournal) Get(k string) (string, bool) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	v, ok := j.m[k]
-	return v, ok
-}
-
-func (j *memJournal) Put(k, v string) error {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.m[k] = v
-	return nil
-}
 
 // fastRetry keeps retry tests quick.
 var fastRetry = Retry{Attempts: 3, Initial: 10 * time.Millisecond, Max: 20 * time.Millisecond}
@@ -83,7 +60,7 @@ func stepIn(t *testing.T, a engine.Action, params engine.Params) *engine.StepInp
 		Facts:       testFacts(),
 		Params:      p,
 		Results:     map[string]engine.Result{},
-		Journal:     newJournal(),
+		Journal:     newMemJournal(),
 		Log:         slog.New(slog.DiscardHandler),
 	}
 }

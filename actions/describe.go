@@ -1,0 +1,117 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/qrs"
+)
+
+func init() { register("describe", func(d Deps) engine.Action { return &describe{d: d} }) }
+
+var _ engine.Action = (*describe)(nil)
+
+// describe sets the description of promoted apps on their sites.
+type describe struct{ d Deps }
+
+func (a *describe) Spec() engine.ActionSpec {
+	return engine.ActionSpec{
+		Name:    "describe",
+		Summary: "Set the description of the promoted apps (the original's text by default).",
+		Params: []engine.Param{
+			{Name: "apps", Kind: engine.KindAny, Required: true, Doc: "the apps to describe: \"{{ steps.promote.apps }}\" (entries with site and app_id)"},
+			{Name: "text", Kind: engine.KindText, Doc: "the description; default: App promoted from node: '<originator host>' by: '<approver>' at: '<modified date>' where it was owned by: '<DIR\\owner>', then the S3 version"},
+			{Name: "version_id", Kind: engine.KindString, Doc: "S3 version ID added to the default text (\"{{ steps.s3.version_id }}\"); empty: none"},
+			{Name: "approver", Kind: engine.KindString, Doc: "who approved, for the default text; default: app.modified_by"},
+		},
+	}
+}
+
+// DefaultDescription is the original's description of a promoted app.
+func DefaultDescription(f *engine.Facts, approver, versionID string) string {
+	if approver == "" {
+		approver = f.App.ModifiedBy
+	}
+	s := fmt.Sprintf("App promoted from node: '%s' by: '%s' at: '%s' where it was owned by: '%s'",
+		f.Event.OriginatorHost, approver, qrs.FormatTime(f.App.ModifiedDate), f.App.Owner.Account)
+	if versionID != "" {
+		s += "\n\nS3 Version ID: " + versionID
+	}
+	return s
+}
+
+func (a *describe) text(in *engine.StepInput) string {
+	if t := in.Params.String("text"); t != "" {
+		return t
+	}
+	return DefaultDescription(in.Facts, in.Params.String("approver"), in.Params.String("version_id"))
+}
+
+func (a *describe) apps(in *engine.StepInput) ([]PromotedApp, error) {
+	list, err := decodeValue[PromotedApp](in.Params["apps"], "apps")
+	if err != nil {
+		return nil, err
+	}
+	var out []PromotedApp
+	for _, p := range list {
+		if p.AppID == "" {
+			continue // a planned publish has no app yet
+		}
+		if p.Site == "" {
+			return nil, fmt.Errorf("apps: entry for app %s has no site", p.AppID)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (a *describe) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	list, err := a.apps(in)
+	if err != nil {
+		return engine.Result{Status: engine.StatusFailed, Summary: "describe: " + err.Error()}, err
+	}
+	res := engine.Result{Status: engine.StatusPlanned,
+		Summary: fmt.Sprintf("would set the description of %s to %q", plural(len(list), "app"), a.text(in))}
+	for _, p := range list {
+		res.Details = append(res.Details, fmt.Sprintf("would describe app %s %s on site %s", short(p.AppID), q(p.Name), p.Site))
+	}
+	return res, nil
+}
+
+// Run updates every app it can; it fails when any could not be updated.
+func (a *describe) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	list, err := a.apps(in)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	text := a.text(in)
+	if len(list) == 0 {
+		return engine.Result{Status: engine.StatusSkipped, Summary: "no app to describe"}, nil
+	}
+	var done []string
+	var errs []error
+	res := engine.Result{}
+	for _, p := range list {
+		c, err := a.d.site(p.Site)
+		if err == nil {
+			_, err = c.UpdateApp(ctx, p.AppID, func(app *qrs.App) error { app.Description = text; return nil })
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("app %s on site %s: %w", p.AppID, p.Site, err))
+			continue
+		}
+		done = append(done, p.AppID)
+		res.Details = append(res.Details, fmt.Sprintf("described app %s %s on site %s", short(p.AppID), q(p.Name), p.Site))
+	}
+	res.Values = map[string]any{"apps": asValue(done), "description": text}
+	res.Summary = fmt.Sprintf("set the description of %s", plural(len(done), "app"))
+	if len(errs) > 0 {
+		res.Status = engine.StatusFailed
+		res.Summary += fmt.Sprintf("; %d failed", len(errs))
+		return res, fmt.Errorf("describe: %w", errors.Join(errs...))
+	}
+	res.Status = engine.StatusDone
+	return res, nil
+}

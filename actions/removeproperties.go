@@ -1,0 +1,80 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/qrs"
+)
+
+func init() {
+	register("remove-custom-properties", func(d Deps) engine.Action { return &removeProperties{d: d} })
+}
+
+var _ engine.Action = (*removeProperties)(nil)
+
+// removeProperties strips custom properties (all their values) from the event's app.
+type removeProperties struct{ d Deps }
+
+func (a *removeProperties) Spec() engine.ActionSpec {
+	return engine.ActionSpec{
+		Name:    "remove-custom-properties",
+		Summary: "Remove every value of the named custom properties from the app.",
+		Params: []engine.Param{
+			{Name: "names", Kind: engine.KindStrings, Required: true, Doc: "custom property names, compared case-insensitively; absent ones are ignored"},
+		},
+	}
+}
+
+// strip removes the named properties' values from cps, returning what was removed.
+func strip(cps []qrs.CustomPropertyValue, names []string) (kept []qrs.CustomPropertyValue, removed []string) {
+	drop := map[string]bool{}
+	for _, n := range names {
+		drop[strings.ToLower(strings.TrimSpace(n))] = true
+	}
+	kept = cps[:0:0]
+	for _, cp := range cps {
+		if drop[strings.ToLower(cp.Definition.Name)] {
+			removed = append(removed, cp.Definition.Name+"="+cp.Value)
+			continue
+		}
+		kept = append(kept, cp)
+	}
+	return kept, removed
+}
+
+func (a *removeProperties) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	c, app, err := readEventApp(ctx, a.d, in)
+	if err != nil {
+		return engine.Result{Status: engine.StatusFailed, Summary: "remove-custom-properties: " + err.Error()}, err
+	}
+	_, removed := strip(app.CustomProperties, in.Params.Strings("names"))
+	if len(removed) == 0 {
+		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("would do nothing: app %s %s has none of those properties", short(app.ID), q(app.Name))}, nil
+	}
+	return engine.Result{Status: engine.StatusPlanned,
+		Summary: fmt.Sprintf("would remove %s from app %s %s on site %s", quoteAll(removed), short(app.ID), q(app.Name), c.Alias())}, nil
+}
+
+func (a *removeProperties) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	c, err := a.d.source(in)
+	if err != nil {
+		return engine.Result{}, err
+	}
+	var removed []string
+	app, err := c.UpdateApp(ctx, in.Facts.App.ID, func(app *qrs.App) error {
+		app.CustomProperties, removed = strip(app.CustomProperties, in.Params.Strings("names"))
+		return nil
+	})
+	if err != nil {
+		return engine.Result{}, fmt.Errorf("removing custom properties from app %s on site %s: %w", in.Facts.App.ID, c.Alias(), err)
+	}
+	if len(removed) == 0 {
+		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("app %s %s has none of those properties", short(app.ID), q(app.Name)), Values: map[string]any{"removed": []any{}}}, nil
+	}
+	return engine.Result{Status: engine.StatusDone,
+		Summary: fmt.Sprintf("removed %s from app %s %s on site %s", quoteAll(removed), short(app.ID), q(app.Name), c.Alias()),
+		Values:  map[string]any{"removed": asValue(removed)}}, nil
+}
