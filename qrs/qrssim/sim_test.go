@@ -3,8 +3,8 @@ package qrssim
 import (
 	"encoding/json"
 	"io"
-	"os"
 	"net/http"
+	"os"
 	"slices"
 	"sort"
 	"strings"
