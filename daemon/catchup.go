@@ -1,0 +1,119 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/qrs"
+	"github.com/qs-promoter/qs-promoter/store"
+)
+
+// catchupLoop runs catch-up for a watched site when asked (after each
+// (re)subscription that followed an outage or the start) and every
+// catchup_interval.
+func (d *Daemon) catchupLoop(ctx context.Context, s *site) {
+	t := time.NewTicker(d.cfg.CatchupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.kick:
+		case <-t.C:
+		}
+		s.mu.Lock()
+		up := s.up
+		s.mu.Unlock()
+		if !up {
+			continue // the health check kicks us when it is back
+		}
+		n, err := d.catchUp(ctx, s)
+		s.mu.Lock()
+		s.lastCatchup, s.catchupQueued = d.now(), n
+		s.catchupErr = ""
+		if err != nil {
+			s.catchupErr = err.Error()
+		}
+		s.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			d.metrics.catchupErrors.WithLabelValues(s.alias).Inc()
+			d.log.Error("catch-up failed", "site", s.alias, "err", err)
+		}
+	}
+}
+
+// catchUp lists the apps modified since the site's mark and queues each as
+// a `reconciled` event, unless its current state was already evaluated or
+// was written by the daemon itself. The mark is QRS's own modifiedDate
+// text, so the daemon's clock never matters. On the very first run there
+// is no mark: it is set to the newest app's modifiedDate and nothing is
+// queued (a first start does not act on the whole site's history).
+func (d *Daemon) catchUp(ctx context.Context, s *site) (int, error) {
+	mark, err := d.store.CatchupMark(ctx, s.alias)
+	if err != nil {
+		return 0, err
+	}
+	var f *qrs.Filter
+	if mark != "" {
+		f = qrs.Gt("modifiedDate", qrs.ParseTime(mark))
+	}
+	apps, err := s.client.Apps(ctx, f)
+	if err != nil {
+		return 0, err
+	}
+	newest := mark
+	for _, a := range apps {
+		if qrs.ParseTime(a.ModifiedDate).After(qrs.ParseTime(newest)) {
+			newest = a.ModifiedDate
+		}
+	}
+	if mark == "" {
+		d.log.Info("first catch-up: changes from now on are caught up", "site", s.alias, "apps", len(apps), "mark", newest)
+		return 0, d.store.SetCatchupMark(ctx, s.alias, newest)
+	}
+	var ns []store.Notification
+	for _, a := range apps {
+		if accountName(a.ModifiedByUserName) == d.ownUser {
+			continue
+		}
+		if m, _, ok, err := d.store.Evaluated(ctx, s.alias, a.ID); err != nil {
+			return 0, err
+		} else if ok && m == a.ModifiedDate {
+			continue
+		}
+		ns = append(ns, store.Notification{Site: s.alias, AppID: a.ID, Kind: engine.KindReconciled})
+	}
+	if len(ns) > 0 {
+		rec, err := d.store.Record(ctx, ns)
+		if err != nil {
+			return 0, err
+		}
+		d.metrics.catchupQueued.WithLabelValues(s.alias).Add(float64(len(ns)))
+		d.metrics.coalesced.WithLabelValues(s.alias).Add(float64(rec.Coalesced))
+		d.log.Info("catch-up queued apps changed since the last check", "site", s.alias, "apps", len(ns), "since", mark)
+	}
+	return len(ns), d.store.SetCatchupMark(ctx, s.alias, newest)
+}
+
+// pruneLoop deletes old execution records once a day.
+func (d *Daemon) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := d.store.Prune(ctx, d.now().Add(-retention)); err != nil && ctx.Err() == nil {
+			d.log.Warn("pruning old executions failed", "err", err)
+		} else if n > 0 {
+			d.log.Info("pruned old executions", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// retention is how long execution records and checkpoints are kept (the
+// audit log and the recorded events are rotated separately).
+const retention = 30 * 24 * time.Hour

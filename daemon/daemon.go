@@ -1,0 +1,323 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qs-promoter/qs-promoter/actions"
+	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/qrs"
+	"github.com/qs-promoter/qs-promoter/store"
+)
+
+// Daemon is `qs-promoter serve`: build it with New, run it with Run.
+type Daemon struct {
+	cfg     *Config
+	log     *slog.Logger
+	now     func() time.Time
+	store   *store.Store
+	sites   map[string]*site // by alias
+	order   []*site          // configuration order
+	rules   *policyRules
+	acts    map[string]engine.Action
+	audit   *auditLog
+	metrics *metrics
+	ln      net.Listener
+	srv     *http.Server
+	locks   appLocks
+	ownUser string // the service user as QRS writes it in modifiedByUserName, lower case
+	started time.Time
+
+	hooksMu sync.Mutex
+	hooks   []func(ExecutionReport)
+}
+
+// Option customises New (for tests, the demo and embedding).
+type Option func(*options)
+
+type options struct {
+	log          *slog.Logger
+	listener     net.Listener
+	siteConfig   func(alias string, c *qrs.SiteConfig)
+	deps         func(*actions.Deps)
+	now          func() time.Time
+	pollInterval time.Duration
+	hooks        []func(ExecutionReport)
+}
+
+// WithLogger sets the logger (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithListener serves on ln instead of listening on Config.Listen.
+func WithListener(ln net.Listener) Option { return func(o *options) { o.listener = ln } }
+
+// WithSiteConfig adjusts each site's client configuration before the client
+// is built (e.g. the simulator's certificate folders and ports).
+func WithSiteConfig(f func(alias string, c *qrs.SiteConfig)) Option {
+	return func(o *options) { o.siteConfig = f }
+}
+
+// WithDeps adjusts the actions' dependencies before the actions are built
+// (e.g. a Mailer pointed at a test SMTP server, an S3Store on gofakes3).
+func WithDeps(f func(*actions.Deps)) Option { return func(o *options) { o.deps = f } }
+
+// WithClock replaces time.Now (received times, coalescing, audit times).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithPollInterval sets how often idle workers look for queued work
+// (default 200ms; tests shorten it).
+func WithPollInterval(d time.Duration) Option { return func(o *options) { o.pollInterval = d } }
+
+// OnExecution registers a hook called after every execution attempt.
+func OnExecution(f func(ExecutionReport)) Option {
+	return func(o *options) { o.hooks = append(o.hooks, f) }
+}
+
+// New builds the daemon: site clients, actions, policies (a bad policy set
+// is an error here), the audit log, the state store and the listener. Run
+// starts it. On error everything opened is closed.
+func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	d = &Daemon{cfg: cfg, log: o.log, now: o.now, sites: map[string]*site{}, metrics: newMetrics(),
+		ownUser: accountName(cfg.User), hooks: o.hooks}
+	var closers []func() error
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				_ = closers[i]()
+			}
+		}
+	}()
+
+	clients := map[string]*qrs.Client{}
+	for _, sc := range cfg.Sites {
+		qc := cfg.QRSConfig(sc)
+		qc.Log = d.log.With("site", sc.Alias)
+		qc.Observe = d.metrics.observeQRS
+		if o.siteConfig != nil {
+			o.siteConfig(sc.Alias, &qc)
+		}
+		c, err := qrs.NewClient(qc)
+		if err != nil {
+			return nil, err
+		}
+		clients[sc.Alias] = c
+		s := &site{alias: sc.Alias, host: sc.Host, watch: sc.Watch, client: c, kick: make(chan struct{}, 1)}
+		d.sites[sc.Alias] = s
+		d.order = append(d.order, s)
+	}
+
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	deps := actions.Deps{Sites: clients, Log: d.log, TempDir: filepath.Join(cfg.StateDir, "tmp")}
+	if err := os.MkdirAll(deps.TempDir, 0o750); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	if cfg.SMTP != nil {
+		if deps.Mail, err = actions.NewMailer(*cfg.SMTP); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.S3 != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		deps.S3, err = actions.NewS3Store(ctx, *cfg.S3)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Approvers != "" {
+		if deps.Approvers, err = actions.LoadApprovers(cfg.Approvers); err != nil {
+			return nil, err
+		}
+	}
+	if o.deps != nil {
+		o.deps(&deps)
+	}
+	d.acts = actions.New(deps)
+
+	d.rules, err = newPolicyRules(cfg.Policies, engine.LoadOptions{Specs: actions.Specs(), Sites: cfg.SiteAliases(), Config: cfg.PolicyConfig()},
+		d.log.With("component", "policies"), d.now, d.metrics.reloaded)
+	if err != nil {
+		return nil, fmt.Errorf("policies: %w", err)
+	}
+
+	d.audit, err = openAudit(filepath.Join(cfg.StateDir, "audit"), int64(cfg.Audit.MaxSizeMB)<<20, cfg.Audit.Keep)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, d.audit.Close)
+
+	d.store, err = store.Open(context.Background(), store.Options{
+		Dir: cfg.StateDir, Workers: cfg.Workers, RescueAfter: cfg.RescueAfter, MaxAttempts: cfg.MaxAttempts,
+		PollInterval: o.pollInterval, Work: d.work, Log: d.log.With("component", "store"), Now: d.now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, d.store.Close)
+	d.metrics.queueDepthFunc = d.store.QueueDepth
+	for _, s := range d.order {
+		if s.watch {
+			if s.token, err = d.store.SiteToken(context.Background(), s.alias); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	d.ln = o.listener
+	if d.ln == nil {
+		if d.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	}
+	closers = append(closers, d.ln.Close)
+	d.srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	return d, nil
+}
+
+// Addr returns the listener's address (host:port).
+func (d *Daemon) Addr() string { return d.ln.Addr().String() }
+
+// Store returns the daemon's state store (for tests and tools).
+func (d *Daemon) Store() *store.Store { return d.store }
+
+// AddHook registers a hook called after every execution attempt.
+func (d *Daemon) AddHook(f func(ExecutionReport)) {
+	d.hooksMu.Lock()
+	defer d.hooksMu.Unlock()
+	d.hooks = append(d.hooks, f)
+}
+
+// Reload loads the policies again; on error the previous set stays.
+func (d *Daemon) Reload() error { return d.rules.Reload() }
+
+// Run serves until ctx ends, then shuts down gracefully within the drain
+// timeout: it unsubscribes, finishes the callbacks in flight, lets running
+// executions finish (interrupted ones resume at the next start) and closes
+// the store.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.started = d.now()
+	if err := d.store.Start(context.Background()); err != nil {
+		return fmt.Errorf("start the queue: %w", err)
+	}
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	serveErr := make(chan error, 1)
+	go func() {
+		if err := d.srv.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serveErr <- err
+		}
+	}()
+	d.log.Info("serving", "listen", d.Addr(), "policies", d.cfg.Policies, "state_dir", d.cfg.StateDir, "sites", len(d.order))
+	wg.Go(func() { d.rules.Watch(bg) })
+	for _, s := range d.order {
+		wg.Go(func() { d.keepSite(bg, s) })
+		if s.watch {
+			wg.Go(func() { d.catchupLoop(bg, s) })
+		}
+	}
+	wg.Go(func() { d.pruneLoop(bg) })
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+		d.log.Error("listener failed", "err", runErr)
+	}
+	d.log.Info("shutting down", "drain_timeout", d.cfg.DrainTimeout)
+	dctx, cancel := context.WithTimeout(context.Background(), d.cfg.DrainTimeout)
+	defer cancel()
+	stopBG()
+	wg.Wait()
+	d.unsubscribeAll(dctx)
+	if err := d.srv.Shutdown(dctx); err != nil {
+		d.log.Warn("callbacks still in flight at the drain deadline", "err", err)
+	}
+	if err := d.store.Drain(dctx); err != nil {
+		d.log.Warn("executions still running at the drain deadline; they resume at the next start", "err", err)
+	}
+	err := errors.Join(runErr, d.store.Close(), d.audit.Close())
+	d.log.Info("stopped")
+	return err
+}
+
+// appLocks serialises executions per app: one app never has two at once.
+type appLocks struct {
+	mu sync.Mutex
+	m  map[string]*appLock
+}
+
+type appLock struct {
+	ch   chan struct{}
+	refs int
+}
+
+func (l *appLocks) lock(ctx context.Context, key string) (func(), error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[string]*appLock{}
+	}
+	al := l.m[key]
+	if al == nil {
+		al = &appLock{ch: make(chan struct{}, 1)}
+		l.m[key] = al
+	}
+	al.refs++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		al.refs--
+		if al.refs == 0 {
+			delete(l.m, key)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case al.ch <- struct{}{}:
+		return func() { <-al.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}
+
+// accountName turns an X-Qlik-User value ("UserDirectory=INTERNAL;
+// UserId=sa_api" or "INTERNAL\sa_api") into QRS's modifiedByUserName form,
+// lower case, for comparisons.
+func accountName(user string) string {
+	if strings.Contains(user, "=") {
+		var dir, id string
+		for _, part := range strings.Split(user, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+			switch strings.ToLower(strings.TrimSpace(k)) {
+			case "userdirectory":
+				dir = strings.TrimSpace(v)
+			case "userid":
+				id = strings.TrimSpace(v)
+			}
+		}
+		user = dir + `\` + id
+	}
+	return strings.ToLower(strings.TrimSpace(user))
+}

@@ -1,0 +1,447 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/qrs"
+	"github.com/qs-promoter/qs-promoter/store"
+)
+
+// The outcomes of an execution attempt.
+const (
+	OutcomeActed   = "acted"    // at least one policy matched and its steps ran without failure
+	OutcomeNoMatch = "no_match" // no policy matched
+	OutcomeFailed  = "failed"   // a step (or a policy's vars) failed; recorded, not retried
+	OutcomeSkipped = "skipped"  // not evaluated: the daemon's own change, already evaluated, or the app is gone
+	OutcomeError   = "error"    // the facts could not be read or the run was cut short; retried unless permanent
+)
+
+// ExecutionReport describes one execution attempt, for OnExecution hooks.
+type ExecutionReport struct {
+	ExecutionID string
+	Attempt     int
+	Site        string
+	AppID       string
+	AppName     string
+	Kinds       []string
+	Outcome     string
+	Reason      string         // why skipped, or the error
+	Report      *engine.Report // nil when the policies were not evaluated
+	EventFile   string         // the recorded event ("" when none was saved)
+	Duration    time.Duration
+	WillRetry   bool // an error that River will retry
+}
+
+// work is the River worker: one evaluation of one app.
+func (d *Daemon) work(ctx context.Context, job store.Job) error {
+	log := d.log.With("execution_id", job.ExecutionID, "site", job.Site, "app_id", job.AppID, "attempt", job.Attempt)
+	unlock, err := d.locks.lock(ctx, job.Site+"/"+job.AppID)
+	if err != nil {
+		return store.Snooze(0) // shutting down: run again at the next start
+	}
+	defer unlock()
+
+	// Coalescing: let the notifications of one save (QRS sends several)
+	// and quick successive edits gather for coalesce_window before reading
+	// the app once.
+	if job.Attempt <= 1 {
+		at, ok, err := d.store.OldestWaiting(ctx, job.Site, job.AppID)
+		if err != nil {
+			return err
+		}
+		if wait := at.Add(d.cfg.CoalesceWindow).Sub(d.now()); ok && wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return store.Snooze(0)
+			}
+		}
+	}
+	start := d.now()
+	ns, err := d.store.Claim(ctx, job)
+	if err != nil {
+		return err
+	}
+	ex, err := d.store.StartExecution(ctx, job)
+	if err != nil {
+		return err
+	}
+	rep := ExecutionReport{ExecutionID: job.ExecutionID, Attempt: job.Attempt, Site: job.Site, AppID: job.AppID}
+	runErr := d.execute(ctx, job, ns, ex, &rep, log)
+	rep.Duration = d.now().Sub(start)
+
+	// Bookkeeping must happen even when shutdown cancelled ctx.
+	bctx := context.WithoutCancel(ctx)
+	var ret error
+	state := rep.Outcome
+	switch {
+	case runErr == nil:
+	case ctx.Err() != nil:
+		rep.Outcome, rep.Reason, state = OutcomeError, "interrupted by shutdown; resumes at the next start", "interrupted"
+		ret = store.Snooze(0)
+	case isPermanent(runErr) || job.Attempt >= job.MaxAttempts:
+		rep.Outcome, state = OutcomeFailed, OutcomeFailed
+		rep.Reason = runErr.Error()
+		if !isPermanent(runErr) {
+			rep.Reason = fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, runErr)
+		}
+		ret = store.Permanent(runErr)
+	default:
+		rep.Outcome, rep.Reason, rep.WillRetry, state = OutcomeError, runErr.Error(), true, "retrying"
+		ret = runErr
+	}
+	summary := rep.Reason
+	if summary == "" && rep.Report != nil {
+		summary = reportSummary(rep.Report)
+	}
+	if err := d.store.FinishExecution(bctx, job.ExecutionID, state, summary, errText(runErr)); err != nil {
+		log.Error("could not record the execution's end", "err", err)
+	}
+	d.metrics.executions.WithLabelValues(rep.Outcome).Inc()
+	d.metrics.execDuration.Observe(rep.Duration.Seconds())
+	d.auditDecision(rep, ns)
+	logAttrs := []any{"outcome", rep.Outcome, "kinds", rep.Kinds, "duration", rep.Duration}
+	if rep.Reason != "" {
+		logAttrs = append(logAttrs, "reason", rep.Reason)
+	}
+	if rep.Outcome == OutcomeError || rep.Outcome == OutcomeFailed {
+		log.Warn("execution", logAttrs...)
+	} else {
+		log.Info("execution", logAttrs...)
+	}
+	d.hooksMu.Lock()
+	hooks := slices.Clone(d.hooks)
+	d.hooksMu.Unlock()
+	for _, h := range hooks {
+		h(rep)
+	}
+	return ret
+}
+
+// execute reads the facts (or, on a retry, reuses those the first attempt
+// read), decides whether to evaluate, and runs the rule set. Its error is
+// for failures worth retrying (or wrapped as permanent); step failures are
+// an outcome, not an error: actions retry transient failures themselves,
+// and a step that failed anyway is recorded for the admin.
+func (d *Daemon) execute(ctx context.Context, job store.Job, ns []store.Notification, ex *store.Execution, rep *ExecutionReport, log *slog.Logger) error {
+	s := d.sites[job.Site]
+	if s == nil {
+		return permanent(fmt.Errorf("site %q is no longer configured", job.Site))
+	}
+	var ev *engine.Event
+	resumed := len(ex.Event) > 0
+	if resumed {
+		ev = new(engine.Event)
+		if err := json.Unmarshal(ex.Event, ev); err != nil {
+			return permanent(fmt.Errorf("the recorded event of this execution is unreadable: %w", err))
+		}
+	} else {
+		var err error
+		ev, err = d.readEvent(ctx, s, job, ns)
+		if qrs.IsNotFound(err) {
+			rep.Outcome, rep.Reason = OutcomeSkipped, "the app no longer exists on the site"
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	rep.AppName = ev.App.Name
+	facts, err := engine.NewFacts(ev, d.cfg.PolicyConfig())
+	if err != nil {
+		return permanent(err)
+	}
+	rep.Kinds = facts.Event.Kinds
+
+	if !resumed {
+		if reason, err := d.skipReason(ctx, job, ev, facts); err != nil {
+			return err
+		} else if reason != "" {
+			rep.Outcome, rep.Reason = OutcomeSkipped, reason
+			return nil
+		}
+	}
+
+	rs := d.rules.Current()
+	if !resumed {
+		raw, err := json.MarshalIndent(ev, "", "  ")
+		if err != nil {
+			return permanent(err)
+		}
+		if rep.EventFile, err = d.saveEvent(job, raw); err != nil {
+			log.Error("could not save the recorded event", "err", err)
+		}
+		if err := d.store.SaveEvent(ctx, job.ExecutionID, raw, facts.Event.Kinds, rs.Revision); err != nil {
+			return err
+		}
+	} else {
+		rep.EventFile = d.eventPath(job)
+	}
+
+	cp := &checkpoints{ctx: context.WithoutCancel(ctx), st: d.store, id: job.ExecutionID, log: log}
+	report, err := rs.Execute(ctx, facts, d.acts, engine.ExecOptions{
+		ExecutionID: job.ExecutionID,
+		Checkpoints: cp,
+		Log:         log.With("revision", rs.Revision),
+		OnStep:      func(sr engine.StepReport) { d.auditStep(job, rs.Revision, sr) },
+		Progress: func(step, format string, args ...any) {
+			log.Info("progress", "step", step, "detail", fmt.Sprintf(format, args...))
+		},
+	})
+	rep.Report = report
+	if err != nil {
+		return err
+	}
+	switch {
+	case report.Failed():
+		rep.Outcome = OutcomeFailed
+	case matched(report):
+		rep.Outcome = OutcomeActed
+	default:
+		rep.Outcome = OutcomeNoMatch
+	}
+	if err := d.store.SetEvaluated(context.WithoutCancel(ctx), job.Site, job.AppID, ev.App.ModifiedDate, facts.Event.Kinds, job.ExecutionID); err != nil {
+		log.Error("could not record the evaluated app state", "err", err)
+	}
+	return nil
+}
+
+// readEvent reads what QRS says now about the app, its stream and owner.
+func (d *Daemon) readEvent(ctx context.Context, s *site, job store.Job, ns []store.Notification) (*engine.Event, error) {
+	ev := &engine.Event{Site: job.Site}
+	forced := ""
+	for _, n := range ns {
+		if ev.ReceivedAt.IsZero() || n.ReceivedAt.Before(ev.ReceivedAt) {
+			ev.ReceivedAt = n.ReceivedAt
+		}
+		if n.Change == nil {
+			forced = n.Kind
+			continue
+		}
+		var c qrs.ChangeInfo
+		if err := json.Unmarshal(n.Change, &c); err != nil {
+			return nil, permanent(fmt.Errorf("a recorded notification is unreadable: %w", err))
+		}
+		ev.Notification = append(ev.Notification, c)
+	}
+	if len(ev.Notification) == 0 {
+		ev.Kind = forced // only catch-up asked: the event is "reconciled"
+	}
+	if ev.ReceivedAt.IsZero() {
+		ev.ReceivedAt = d.now()
+	}
+	app, err := s.client.App(ctx, job.AppID)
+	if err != nil {
+		return nil, classify(err)
+	}
+	ev.App = app
+	if app.Stream != nil && app.Stream.ID != "" {
+		st, err := s.client.Stream(ctx, app.Stream.ID)
+		if err != nil && !qrs.IsNotFound(err) {
+			return nil, classify(err)
+		}
+		ev.Stream = st
+	}
+	if app.Owner.ID != "" {
+		u, err := s.client.User(ctx, app.Owner.ID)
+		if err != nil && !qrs.IsNotFound(err) {
+			return nil, classify(err)
+		}
+		ev.Owner = u
+	}
+	return ev, nil
+}
+
+// skipReason says why an app state must not be evaluated ("" to evaluate):
+// the last change was the daemon's own write (evaluating it again is how
+// loops start), or this very state was already evaluated for these kinds
+// (duplicate notifications, catch-up overlapping a notification).
+func (d *Daemon) skipReason(ctx context.Context, job store.Job, ev *engine.Event, f *engine.Facts) (string, error) {
+	if by := ev.App.ModifiedByUserName; by != "" && accountName(by) == d.ownUser {
+		return fmt.Sprintf("the last change was the daemon's own (modified by %s)", by), nil
+	}
+	m, kinds, ok, err := d.store.Evaluated(ctx, job.Site, job.AppID)
+	if err != nil || !ok || m != ev.App.ModifiedDate {
+		return "", err
+	}
+	if ev.Kind == engine.KindReconciled {
+		return "this app state (modifiedDate " + m + ") was already evaluated", nil
+	}
+	for _, k := range f.Event.Kinds {
+		if !slices.Contains(kinds, k) {
+			return "", nil
+		}
+	}
+	return "this app state (modifiedDate " + m + ") was already evaluated for " + strings.Join(f.Event.Kinds, ", "), nil
+}
+
+// eventPath is where an execution's recorded event is saved.
+func (d *Daemon) eventPath(job store.Job) string {
+	day := job.ExecutionID
+	if len(day) >= 8 {
+		day = day[:4] + "-" + day[4:6] + "-" + day[6:8]
+	}
+	return filepath.Join(d.cfg.StateDir, "events", day, job.ExecutionID+".json")
+}
+
+func (d *Daemon) saveEvent(job store.Job, raw []byte) (string, error) {
+	path := d.eventPath(job)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, append(raw, '\n'), 0o640)
+}
+
+func matched(r *engine.Report) bool {
+	for _, p := range r.Policies {
+		if p.Matched {
+			return true
+		}
+	}
+	return false
+}
+
+func reportSummary(r *engine.Report) string {
+	var names []string
+	for _, p := range r.Policies {
+		if p.Matched {
+			names = append(names, p.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "no policy matched"
+	}
+	return "matched: " + strings.Join(names, ", ")
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// permanentError marks an error not worth retrying.
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+func permanent(err error) error { return permanentError{err} }
+
+func isPermanent(err error) bool {
+	var p permanentError
+	return errors.As(err, &p)
+}
+
+// classify marks QRS answers that retrying cannot fix (a 4xx other than
+// 404, which callers handle, 408 and 429) as permanent.
+func classify(err error) error {
+	var qe *qrs.Error
+	if errors.As(err, &qe) && qe.Status >= 400 && qe.Status < 500 && qe.Status != 404 && qe.Status != 408 && qe.Status != 429 {
+		return permanent(err)
+	}
+	return err
+}
+
+func (d *Daemon) auditDecision(rep ExecutionReport, ns []store.Notification) {
+	rec := auditDecision{Time: d.now().UTC(), Type: "decision", ExecutionID: rep.ExecutionID, Attempt: rep.Attempt,
+		Site: rep.Site, AppID: rep.AppID, AppName: rep.AppName, Kinds: rep.Kinds, Outcome: rep.Outcome, Reason: rep.Reason,
+		Duration: rep.Duration.Seconds(), Event: rep.EventFile, Notified: len(ns)}
+	if r := rep.Report; r != nil {
+		rec.Revision = r.Revision
+		for _, p := range r.Policies {
+			rec.Policies = append(rec.Policies, auditPolicy{Name: p.Name, Matched: p.Matched, Reason: p.Reason, Error: p.Err})
+		}
+	}
+	for _, n := range ns {
+		var c qrs.ChangeInfo
+		if n.Change != nil && json.Unmarshal(n.Change, &c) == nil {
+			for _, p := range c.ChangedProperties {
+				if !slices.Contains(rec.Changed, p) {
+					rec.Changed = append(rec.Changed, p)
+				}
+			}
+		}
+	}
+	d.writeAudit(rec)
+}
+
+func (d *Daemon) auditStep(job store.Job, revision string, sr engine.StepReport) {
+	d.metrics.stepDuration.WithLabelValues(sr.Action, string(sr.Result.Status)).Observe(sr.Duration.Seconds())
+	d.writeAudit(auditStep{Time: d.now().UTC(), Type: "step", ExecutionID: job.ExecutionID, Site: job.Site, AppID: job.AppID,
+		Revision: revision, Policy: sr.Policy, Step: sr.ID, Action: sr.Action, Params: sr.Params, Status: string(sr.Result.Status),
+		Summary: sr.Result.Summary, Details: sr.Result.Details, Error: sr.Err, Resumed: sr.Resumed, Duration: sr.Duration.Seconds()})
+}
+
+func (d *Daemon) writeAudit(rec any) {
+	if err := d.audit.Write(rec); err != nil {
+		d.metrics.auditErrors.Inc()
+		d.log.Error("AUDIT RECORD NOT WRITTEN; readiness fails until writes succeed", "err", err)
+	}
+}
+
+// checkpoints is engine.Checkpoints on the store, for one execution.
+type checkpoints struct {
+	ctx context.Context
+	st  *store.Store
+	id  string
+	log *slog.Logger
+}
+
+func (c *checkpoints) Load(key string) (engine.Result, bool) {
+	raw, ok, err := c.st.Checkpoint(c.ctx, c.id, key)
+	if err != nil {
+		c.log.Error("cannot read a step checkpoint; the step runs again (actions are idempotent per execution)", "step", key, "err", err)
+		return engine.Result{}, false
+	}
+	if !ok {
+		return engine.Result{}, false
+	}
+	var r engine.Result
+	if err := json.Unmarshal(raw, &r); err != nil {
+		c.log.Error("unreadable step checkpoint; the step runs again", "step", key, "err", err)
+		return engine.Result{}, false
+	}
+	return r, true
+}
+
+func (c *checkpoints) Save(key string, r engine.Result) error {
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return c.st.SaveCheckpoint(c.ctx, c.id, key, raw)
+}
+
+func (c *checkpoints) Journal(key string) engine.Journal {
+	return &journal{c: c, key: key}
+}
+
+type journal struct {
+	c   *checkpoints
+	key string
+}
+
+func (j *journal) Get(k string) (string, bool) {
+	v, ok, err := j.c.st.JournalGet(j.c.ctx, j.c.id, j.key, k)
+	if err != nil {
+		j.c.log.Error("cannot read the step journal", "step", j.key, "err", err)
+		return "", false
+	}
+	return v, ok
+}
+
+func (j *journal) Put(k, v string) error { return j.c.st.JournalPut(j.c.ctx, j.c.id, j.key, k, v) }

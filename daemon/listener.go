@@ -1,0 +1,198 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/qs-promoter/qs-promoter/qrs"
+	"github.com/qs-promoter/qs-promoter/store"
+)
+
+// MaxCallbackBody bounds a callback's body; QRS sends a few hundred bytes
+// per change.
+const MaxCallbackBody = 1 << 20
+
+// MaxChangesPerCallback bounds the change infos in one callback.
+const MaxChangesPerCallback = 1000
+
+var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+func (d *Daemon) routes() http.Handler {
+	r := mux.NewRouter()
+	r.HandleFunc("/callback/{site}/{token}", d.handleCallback).Methods(http.MethodPost)
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", d.handleReady).Methods(http.MethodGet)
+	r.HandleFunc("/status", d.handleStatus).Methods(http.MethodGet)
+	r.HandleFunc("/-/reload", d.handleReload).Methods(http.MethodPost)
+	r.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
+	return r
+}
+
+// handleCallback receives a QRS notification: a JSON array of
+// ExternalChangeInfo. It answers 202 only once the changes are committed to
+// the store. Only the IDs and change info are taken from the payload; the
+// facts are read from QRS when the app is evaluated.
+func (d *Daemon) handleCallback(w http.ResponseWriter, r *http.Request) {
+	vars := mux.Vars(r)
+	s := d.sites[vars["site"]]
+	if s == nil || !s.watch || subtle.ConstantTimeCompare([]byte(vars["token"]), []byte(s.token)) != 1 {
+		// The same answer for an unknown site and a wrong token: the URL is
+		// the secret, and a guesser learns nothing.
+		d.metrics.rejected.WithLabelValues("", "not_found").Inc()
+		http.NotFound(w, r)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxCallbackBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			d.reject(w, s, "too_large", http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", MaxCallbackBody))
+			return
+		}
+		d.reject(w, s, "malformed", http.StatusBadRequest, "reading the body: "+err.Error())
+		return
+	}
+	changes, err := parseChanges(body)
+	if err != nil {
+		d.reject(w, s, "malformed", http.StatusBadRequest, err.Error())
+		return
+	}
+	now := d.now()
+	ns := make([]store.Notification, len(changes))
+	for i, c := range changes {
+		raw, _ := json.Marshal(c) // re-encoded: only the modelled fields are kept
+		ns[i] = store.Notification{Site: s.alias, AppID: strings.ToLower(c.ObjectID), Change: raw, ReceivedAt: now}
+	}
+	rec, err := d.store.Record(r.Context(), ns)
+	if err != nil {
+		d.log.Error("could not record a notification; QRS was told to fail", "site", s.alias, "err", err)
+		d.reject(w, s, "store", http.StatusServiceUnavailable, "not recorded: the daemon's store is unavailable")
+		return
+	}
+	d.metrics.received.WithLabelValues(s.alias).Add(float64(len(ns)))
+	d.metrics.coalesced.WithLabelValues(s.alias).Add(float64(rec.Coalesced))
+	d.log.Debug("notification recorded", "site", s.alias, "changes", len(ns), "new_evaluations", rec.Jobs, "coalesced", rec.Coalesced)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	fmt.Fprintf(w, "{\"accepted\":%d}\n", len(ns))
+}
+
+func (d *Daemon) reject(w http.ResponseWriter, s *site, reason string, status int, msg string) {
+	d.metrics.rejected.WithLabelValues(s.alias, reason).Inc()
+	d.log.Warn("callback rejected", "site", s.alias, "status", status, "reason", msg)
+	http.Error(w, msg, status)
+}
+
+// parseChanges decodes a callback body strictly: a JSON array of objects,
+// each an App change with a GUID objectID and a known changeType. Fields QRS
+// may add in later versions are accepted and ignored.
+func parseChanges(body []byte) ([]qrs.ChangeInfo, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '[' {
+		return nil, errors.New("want a JSON array of change infos")
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(body, &raws); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %v", err)
+	}
+	if len(raws) == 0 {
+		return nil, errors.New("the array holds no change info")
+	}
+	if len(raws) > MaxChangesPerCallback {
+		return nil, fmt.Errorf("more than %d change infos in one callback", MaxChangesPerCallback)
+	}
+	out := make([]qrs.ChangeInfo, len(raws))
+	for i, raw := range raws {
+		raw = bytes.TrimSpace(raw)
+		if len(raw) == 0 || raw[0] != '{' {
+			return nil, fmt.Errorf("element %d: want an object", i)
+		}
+		c := &out[i]
+		if err := json.Unmarshal(raw, c); err != nil {
+			return nil, fmt.Errorf("element %d: %v", i, err)
+		}
+		if !guidRE.MatchString(c.ObjectID) {
+			return nil, fmt.Errorf("element %d: objectID %q is not a GUID", i, c.ObjectID)
+		}
+		if !strings.EqualFold(c.ObjectType, "App") {
+			return nil, fmt.Errorf("element %d: objectType %q: only App changes are handled", i, c.ObjectType)
+		}
+		switch c.ChangeType {
+		case qrs.ChangeAdd, qrs.ChangeUpdate, qrs.ChangeDelete:
+		default:
+			return nil, fmt.Errorf("element %d: changeType %d is not Add (1), Update (2) or Delete (3)", i, c.ChangeType)
+		}
+		for _, p := range c.ChangedProperties {
+			if len(p) > 200 {
+				return nil, fmt.Errorf("element %d: a changed property name is longer than 200 characters", i)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (d *Daemon) handleReady(w http.ResponseWriter, r *http.Request) {
+	problems := d.readiness(r.Context())
+	if len(problems) > 0 {
+		http.Error(w, "not ready:\n"+strings.Join(problems, "\n"), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// readiness lists what keeps the daemon from doing its job.
+func (d *Daemon) readiness(ctx context.Context) []string {
+	var problems []string
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := d.store.Ping(ctx); err != nil {
+		problems = append(problems, "store: "+err.Error())
+	}
+	if d.rules.Current() == nil {
+		problems = append(problems, "policies: not loaded")
+	}
+	if err := d.audit.Err(); err != nil {
+		problems = append(problems, "audit log: "+err.Error())
+	}
+	for _, s := range d.order {
+		s.mu.Lock()
+		switch {
+		case !s.checked:
+			problems = append(problems, fmt.Sprintf("site %s: not checked yet", s.alias))
+		case !s.up:
+			problems = append(problems, fmt.Sprintf("site %s: unreachable: %s", s.alias, s.lastErr))
+		case s.watch && len(s.handles) == 0:
+			problems = append(problems, fmt.Sprintf("site %s: not subscribed", s.alias))
+		}
+		s.mu.Unlock()
+	}
+	return problems
+}
+
+func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(d.StatusContext(r.Context()))
+}
+
+func (d *Daemon) handleReload(w http.ResponseWriter, r *http.Request) {
+	if err := d.Reload(); err != nil {
+		http.Error(w, "reload failed; the previous policies stay in force:\n"+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	st := d.rules.Status()
+	fmt.Fprintf(w, "policies reloaded: revision %s, %d policies in %d files\n", st.Revision, st.Policies, len(st.Files))
+}
