@@ -458,28 +458,36 @@ func (r *siteRun) ensureHelper(ctx context.Context) (*qrs.App, error) {
 			return nil, err
 		}
 	}
-	sp, err := r.export()
-	if err != nil {
-		return nil, err
-	}
 	if err := r.journal.Put(k, creating); err != nil {
 		return nil, err
 	}
 	name := tempName(r.in, r.t.Site+"/upload")
 	var moved atomic.Int64
-	report := progressEvery(progressStep(sp.Size()), func(n int64) {
-		r.in.Progressf("promote: site %s: uploaded %s of %s", r.t.Site, bytesText(n), bytesText(sp.Size()))
-	})
+	var size int64
+	// The export happens here, once per run, only when an upload is needed
+	// (not when an interrupted attempt's upload is found).
 	app, err := createOnce(ctx, r.c, r.d.Retry, name, func(ctx context.Context) (*qrs.App, error) {
+		sp, err := r.export()
+		if err != nil {
+			return nil, err
+		}
+		size = sp.Size()
+		report := progressEvery(progressStep(size), func(n int64) {
+			r.in.Progressf("promote: site %s: uploaded %s of %s", r.t.Site, bytesText(n), bytesText(size))
+		})
 		body := &countReader{r: sp.Reader(), n: &moved, progress: report}
-		return r.c.UploadApp(ctx, name, r.keep, body, sp.Size())
+		return r.c.UploadApp(ctx, name, r.keep, body, size)
 	})
 	r.out.uploaded += moved.Load()
 	if err != nil {
 		return nil, fmt.Errorf("uploading to site %s: %w", r.t.Site, err)
 	}
-	r.in.Log.Info("promote: uploaded", "site", r.t.Site, "app", app.ID, "bytes", moved.Load())
-	r.in.Progressf("promote: site %s: uploaded %s", r.t.Site, bytesText(sp.Size()))
+	if moved.Load() > 0 {
+		r.in.Log.Info("promote: uploaded", "site", r.t.Site, "app", app.ID, "bytes", moved.Load())
+		r.in.Progressf("promote: site %s: uploaded %s", r.t.Site, bytesText(size))
+	} else {
+		r.in.Log.Info("promote: using the app an interrupted attempt uploaded", "site", r.t.Site, "app", app.ID)
+	}
 	r.helper = app
 	return app, r.journal.Put(k, app.ID)
 }
