@@ -44,6 +44,14 @@ func newShape(opts LoadOptions) *shape {
 		sh.configKeys = append(sh.configKeys, k)
 	}
 	sort.Strings(sh.configKeys)
+	if opts.Config == nil {
+		// No configuration given (e.g. `check` without --config): any
+		// config.<key> is accepted, typed any.
+		sh.configType = reflect.TypeOf(map[string]any{})
+		sh.funcs = helperOptions(sh.sites)
+		sh.addNames()
+		return sh
+	}
 	fields := []reflect.StructField{{Name: "ConfigMarker", Type: reflect.TypeOf(struct{}{}), Tag: `expr:"-"`}}
 	for i, k := range sh.configKeys {
 		t := reflect.TypeOf(opts.Config[k])
@@ -54,14 +62,18 @@ func newShape(opts LoadOptions) *shape {
 	}
 	sh.configType = reflect.StructOf(fields)
 	sh.funcs = helperOptions(sh.sites)
+	sh.names.types[sh.configType.String()] = friendlyType{"config", sh.configKeys}
+	sh.addNames()
+	return sh
+}
+
+func (sh *shape) addNames() {
 	n := sh.names.types
-	n[sh.configType.String()] = friendlyType{"config", sh.configKeys}
 	n[reflect.TypeOf(AppFacts{}).String()] = friendlyType{"app", exprFields(AppFacts{})}
 	n[reflect.TypeOf(EventFacts{}).String()] = friendlyType{"event", exprFields(EventFacts{})}
 	n[reflect.TypeOf(StreamFacts{}).String()] = friendlyType{"app.stream", exprFields(StreamFacts{})}
 	n[reflect.TypeOf(OwnerFacts{}).String()] = friendlyType{"app.owner", exprFields(OwnerFacts{})}
 	n[reflect.TypeOf(Target{}).String()] = friendlyType{"a target", exprFields(Target{})}
-	return sh
 }
 
 func exprFields(v any) []string {
@@ -138,6 +150,13 @@ type runEnv struct {
 }
 
 func (sh *shape) newRunEnv(f *Facts) *runEnv {
+	if sh.configType.Kind() == reflect.Map {
+		cfg := f.Config
+		if cfg == nil {
+			cfg = map[string]any{}
+		}
+		return &runEnv{facts: f, app: &f.App, event: &f.Event, config: reflect.ValueOf(cfg), vars: map[string]any{}, steps: map[string]map[string]any{}}
+	}
 	cfg := reflect.New(sh.configType).Elem()
 	for i, k := range sh.configKeys {
 		v, ok := f.Config[k]

@@ -53,8 +53,9 @@ func (rs *Ruleset) match(machine *vm.VM, p *Policy, f *Facts, env any, m *Match)
 	for i, c := range p.clauses {
 		out, err := machine.Run(c.prog, env)
 		if err != nil {
-			m.Err = err.Error()
-			m.Reason = fmt.Sprintf("when failed: %v", err)
+			err = runError(err)
+			m.Err = fmt.Sprintf("when: %s: %v", c.src, err)
+			m.Reason = "when failed: " + m.Err
 			return
 		}
 		if ok, _ := out.(bool); !ok {

@@ -111,7 +111,7 @@ func (rs *Ruleset) runPolicy(ctx context.Context, p *Policy, f *Facts, acts map[
 	for _, v := range p.vars {
 		out, err := machine.Run(v.prog, v.scope.value(r))
 		if err != nil {
-			pr.Err = fmt.Sprintf("var %s: %v", v.name, err)
+			pr.Err = fmt.Sprintf("var %s: %v", v.name, runError(err))
 			log.Error("var failed", "var", v.name, "err", err)
 			return nil
 		}
@@ -181,7 +181,7 @@ func (rs *Ruleset) runStep(ctx context.Context, s *Step, key string, r *runEnv, 
 	if s.ifProg != nil {
 		out, err := vm.Run(s.ifProg, env)
 		if err != nil {
-			sr.Err = fmt.Sprintf("if failed: %v", err)
+			sr.Err = fmt.Sprintf("if %s: %v", oneLine(s.If), runError(err))
 			sr.Result = Result{Status: StatusFailed, Summary: sr.Err}
 			return nil
 		}

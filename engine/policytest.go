@@ -295,6 +295,12 @@ func (tl *testLoader) config(n *yaml.Node, into map[string]any) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		example, ok := tl.opts.Config[k.Value]
+		if !ok && tl.opts.Config == nil {
+			var x any // no configuration to type it by
+			_ = v.Decode(&x)
+			into[k.Value] = x
+			continue
+		}
 		if !ok {
 			tl.node(k, "unknown configuration key %q%s (known: %s)", k.Value, suggest(k.Value, known), listOr(known, "none"))
 			continue

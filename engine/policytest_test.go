@@ -17,7 +17,7 @@ func TestRunTestsPass(t *testing.T) {
 	if failed != 0 || !strings.Contains(out.String(), "ok    testdata/policies: 4 cases passed") {
 		t.Fatalf("failed %d:\n%s", failed, out.String())
 	}
-	if !strings.Contains(out.String(), "ok    testdata/policies/approval_test.yaml:8: publishing to a review stream alerts the reviewers\n") {
+	if !strings.Contains(out.String(), "ok    testdata/policies/approval_test.yaml:9: publishing to a review stream alerts the reviewers\n") {
 		t.Errorf("per-case line missing:\n%s", out.String())
 	}
 }

@@ -272,3 +272,13 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(rb)]
 }
+
+// runError shortens an expr run-time error to its message: the snippet
+// expr adds spans lines, and the expression is named by the caller.
+func runError(err error) error {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return errors.New(fe.Message)
+	}
+	return err
+}

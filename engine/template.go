@@ -91,7 +91,7 @@ func (t *template) eval(env any, escapeHTML bool) (any, error) {
 func (p *tplPart) run(env any) (any, error) {
 	v, err := vm.Run(p.prog, env)
 	if err != nil {
-		return nil, fmt.Errorf("{{ %s }}: %w", strings.TrimSpace(p.src), err)
+		return nil, fmt.Errorf("{{ %s }}: %w", strings.TrimSpace(p.src), runError(err))
 	}
 	return v, nil
 }

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/qs-promoter/qs-promoter/actions"
+	"github.com/qs-promoter/qs-promoter/daemon"
+	"github.com/qs-promoter/qs-promoter/engine"
+)
+
+func init() {
+	commands["check"] = command{summary: "check the policy files (and the configuration) for mistakes", run: runCheck}
+}
+
+// policyFlags are the flags check, dry-run and test share: they say where
+// the policies are and what they are checked against.
+type policyFlags struct {
+	policies, config, sites *string
+	sitesSet                bool
+}
+
+func addPolicyFlags(fs interface {
+	String(name, value, usage string) *string
+}) *policyFlags {
+	return &policyFlags{
+		policies: fs.String("policies", "", "policy folder (default: the configuration's policies:, else policies)"),
+		config:   fs.String("config", "", "daemon configuration: checked too; gives the sites and the config.<key> values"),
+		sites:    fs.String("sites", "test,prod", "site aliases that targets may name, comma-separated, when there is no --config (\"\": any)"),
+	}
+}
+
+// options builds the engine's load options the way the daemon does (one
+// loader for every command): from the configuration when there is one.
+func (pf *policyFlags) options(dirArg string) (engine.LoadOptions, string, *daemon.Config, error) {
+	opts := engine.LoadOptions{Specs: actions.Specs()}
+	dir := *pf.policies
+	if dirArg != "" {
+		dir = dirArg
+	}
+	var cfg *daemon.Config
+	if *pf.config != "" {
+		var err error
+		if cfg, err = daemon.LoadConfig(*pf.config); err != nil {
+			return opts, "", nil, err
+		}
+		opts.Sites = cfg.SiteAliases()
+		opts.Config = cfg.PolicyConfig()
+		if dir == "" {
+			dir = cfg.Policies
+		}
+	} else {
+		for _, s := range strings.Split(*pf.sites, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				opts.Sites = append(opts.Sites, s)
+			}
+		}
+	}
+	if dir == "" {
+		dir = "policies"
+	}
+	return opts, dir, cfg, nil
+}
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("check", "check [--policies DIR] [--config FILE] [--sites a,b]", stderr)
+	pf := addPolicyFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "check takes no arguments (use --policies DIR)\n")
+		return errUsage
+	}
+	opts, dir, _, err := pf.options("")
+	if err == nil {
+		var rs *engine.Ruleset
+		if rs, err = engine.Load(dir, opts); err == nil {
+			fmt.Fprintf(stdout, "ok: %d files, %d policies (revision %s)\n", len(rs.Files), len(rs.Policies), rs.Revision)
+			return nil
+		}
+	}
+	return printProblems(stdout, err)
+}
+
+// printProblems prints every problem of a joined error on its own line and
+// returns exit status 1.
+func printProblems(w io.Writer, err error) error {
+	var joined interface{ Unwrap() []error }
+	if errors.As(err, &joined) {
+		for _, e := range joined.Unwrap() {
+			fmt.Fprintln(w, e)
+		}
+	} else {
+		fmt.Fprintln(w, err)
+	}
+	return exitError{1}
+}
