@@ -60,6 +60,15 @@ type promoteJob struct {
 
 	export func() (*spool, error) // exports on first call, once
 	spool  *spool
+
+	progressMu sync.Mutex // sites report from their own goroutines
+}
+
+// progressf reports progress, one report at a time.
+func (j *promoteJob) progressf(format string, args ...any) {
+	j.progressMu.Lock()
+	defer j.progressMu.Unlock()
+	j.in.Progressf(format, args...)
 }
 
 // siteOutcome is what happened (or would happen) on one target site.
@@ -258,7 +267,7 @@ func (j *promoteJob) doExport(ctx context.Context) (*spool, error) {
 	}
 	defer dl.Close()
 	report := progressEvery(progressStep(dl.Size), func(n int64) {
-		j.in.Progressf("promote: exported %s of %s", bytesText(n), sizeText(dl.Size))
+		j.progressf("promote: exported %s of %s", bytesText(n), sizeText(dl.Size))
 	})
 	sp, err := spoolCopy(ctx, j.d.TempDir, dl, report)
 	if err != nil {
@@ -266,7 +275,7 @@ func (j *promoteJob) doExport(ctx context.Context) (*spool, error) {
 	}
 	j.spool = sp
 	j.in.Log.Info("promote: exported", "app", j.appID, "site", j.src.Alias(), "bytes", sp.Size())
-	j.in.Progressf("promote: exported %s (%s)", what, bytesText(sp.Size()))
+	j.progressf("promote: exported %s (%s)", what, bytesText(sp.Size()))
 	return sp, nil
 }
 
@@ -473,7 +482,7 @@ func (r *siteRun) ensureHelper(ctx context.Context) (*qrs.App, error) {
 		}
 		size = sp.Size()
 		report := progressEvery(progressStep(size), func(n int64) {
-			r.in.Progressf("promote: site %s: uploaded %s of %s", r.t.Site, bytesText(n), bytesText(size))
+			r.progressf("promote: site %s: uploaded %s of %s", r.t.Site, bytesText(n), bytesText(size))
 		})
 		body := &countReader{r: sp.Reader(), n: &moved, progress: report}
 		return r.c.UploadApp(ctx, name, r.keep, body, size)
@@ -484,7 +493,7 @@ func (r *siteRun) ensureHelper(ctx context.Context) (*qrs.App, error) {
 	}
 	if moved.Load() > 0 {
 		r.in.Log.Info("promote: uploaded", "site", r.t.Site, "app", app.ID, "bytes", moved.Load())
-		r.in.Progressf("promote: site %s: uploaded %s", r.t.Site, bytesText(size))
+		r.progressf("promote: site %s: uploaded %s", r.t.Site, bytesText(size))
 	} else {
 		r.in.Log.Info("promote: using the app an interrupted attempt uploaded", "site", r.t.Site, "app", app.ID)
 	}
