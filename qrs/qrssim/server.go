@@ -68,8 +68,11 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	control := strings.HasPrefix(lpath, "/sim/")
 	if !control {
 		defer func() {
+			d := time.Since(start)
 			s.logRequest(Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status,
-				User: r.Header.Get("X-Qlik-User"), Time: start, Duration: time.Since(start)})
+				User: r.Header.Get("X-Qlik-User"), Time: start, Duration: d})
+			s.log.Debug("qrssim: request", "site", s.alias, "method", r.Method, "path", r.URL.Path,
+				"status", rec.status, "duration", d.Round(time.Microsecond))
 		}()
 		fail, status, drop, latency := s.shouldFail(r.URL.Path)
 		if !sleep(r.Context(), latency) {
