@@ -211,8 +211,8 @@ func TestCustomProperties(t *testing.T) {
 	}
 	for params, want := range map[string]engine.Params{
 		"'Review' is not a value of custom property 'PromoteToStream' on site dev": {"name": "PromoteToStream", "values": []string{"Review"}},
-		"custom property 'Nope' is not defined on site dev":                         {"name": "Nope", "values": []string{"x"}},
-		"does not apply to apps":                                                    {"name": "EmailAlertOnPublishTo", "values": []string{"True"}},
+		"custom property 'Nope' is not defined on site dev":                        {"name": "Nope", "values": []string{"x"}},
+		"does not apply to apps": {"name": "EmailAlertOnPublishTo", "values": []string{"True"}},
 	} {
 		if _, err := set.Run(context.Background(), eventIn(t, sim, set, "Nightly KPIs", want)); err == nil || !strings.Contains(err.Error(), params) {
 			t.Errorf("err = %v, want %q", err, params)
