@@ -249,3 +249,22 @@ func TestPathsCannotBeInjected(t *testing.T) {
 		t.Errorf("path %q query %q", r.URL.Path, r.URL.RawQuery)
 	}
 }
+
+func TestUserByEmailFallsBackToListing(t *testing.T) {
+	c, rec := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("filter") {
+			http.Error(w, "Cannot parse the expression: attributes.attributeValue", http.StatusBadRequest)
+			return
+		}
+		io.WriteString(w, `[{"id":"1","userId":"a","attributes":[{"attributeType":"Email","attributeValue":"A@Example.com "}]},
+			{"id":"2","userId":"b","attributes":[{"attributeType":"name","attributeValue":"a@example.com"}]},
+			{"id":"3","userId":"c","attributes":[]}]`)
+	}, nil)
+	us, err := c.UserByEmail(context.Background(), "a@example.COM")
+	if err != nil || len(us) != 1 || us[0].UserID != "a" {
+		t.Fatalf("users %+v, %v", us, err)
+	}
+	if n := len(rec.all()); n != 2 {
+		t.Errorf("%d requests, want a filtered one then a full list", n)
+	}
+}
