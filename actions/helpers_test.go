@@ -38,7 +38,7 @@ func testFacts() *engine.Facts {
 
 // stepIn builds the input of a step of action name with params, filling in
 // the spec's defaults as the engine does.
-func stepIn(t *testing.T, a engine.Action, params engine.Params) *engine.StepInput {
+func stepIn(t testing.TB, a engine.Action, params engine.Params) *engine.StepInput {
 	t.Helper()
 	p := engine.Params{}
 	for _, sp := range a.Spec().Params {
