@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -216,5 +217,31 @@ func TestChangesSince(t *testing.T) {
 	}
 	if status, _, _ := c.req("GET", "/qrs/notification/changes", nil, nil); status != 400 {
 		t.Fatalf("without since: %d", status)
+	}
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		sim, err := Start(Options{Sites: []SiteOptions{{Alias: "dev", Seed: testSeed(t)}, {Alias: "test"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sim.Close()
+		r := newReceiver(t, false)
+		defer r.srv.Close()
+		c := newRaw(t, sim.Site("dev"))
+		defer c.hc.CloseIdleConnections()
+		c.subscribe(r, "/cb", "name", "App")
+		c.ok(204, "POST", "/qrs/app/11111111-1111-1111-1111-111111111111/reload", nil, nil, nil)
+		r.next(t)
+	}()
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, n, buf[:runtime.Stack(buf, true)])
 	}
 }

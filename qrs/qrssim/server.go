@@ -176,7 +176,8 @@ func parseQlikUser(h string) (string, bool) {
 			id = strings.TrimSpace(v)
 		}
 	}
-	return dir + `\` + id, dir != "" && id != ""
+	ok := dir != "" && id != "" && !strings.Contains(dir+id, `\`)
+	return dir + `\` + id, ok
 }
 
 // statusRecorder remembers the status for the request log.
