@@ -57,7 +57,11 @@ func BenchmarkExportUpload1GiB(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(peak.stop())/(1<<20), "peak-heap-MiB")
+	peakMiB := float64(peak.stop()) / (1 << 20)
+	b.ReportMetric(peakMiB, "peak-heap-MiB")
+	if peakMiB >= 64 {
+		b.Errorf("peak heap %.1f MiB: content is being buffered (the bound is 64 MiB)", peakMiB)
+	}
 }
 
 // heapSampler records the largest live heap seen while it runs.
