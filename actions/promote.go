@@ -241,6 +241,11 @@ func (a *promote) Run(ctx context.Context, in *engine.StepInput) (engine.Result,
 	}
 	wg.Wait()
 	res := summarise(j, outs, false)
+	if err := ctx.Err(); err != nil {
+		// Interrupted (shutdown): not a failure; the retry resumes from the journal.
+		res.Status = engine.StatusFailed
+		return res, fmt.Errorf("promote interrupted: %w", err)
+	}
 	var failed []string
 	for _, o := range outs {
 		if o.err != nil {
