@@ -21,7 +21,7 @@ type plainSMTP struct {
 }
 
 func (p *plainSMTP) NewSession(*smtp.Conn) (smtp.Session, error) { return p, nil }
-func (p *plainSMTP) Mail(string, *smtp.MailOptions) error      { return nil }
+func (p *plainSMTP) Mail(string, *smtp.MailOptions) error        { return nil }
 func (p *plainSMTP) Rcpt(to string, _ *smtp.RcptOptions) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
