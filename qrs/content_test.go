@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qs-promoter/qs-promoter/qrs"
 )
@@ -163,5 +164,53 @@ func TestUploadStreams(t *testing.T) {
 		if !strings.HasPrefix(got.query, "name=Sales%20%26%20Co&keepdata=true&xrfkey=") {
 			t.Errorf("query %s", got.query)
 		}
+	}
+}
+
+// slowReader yields n chunks, pausing before each.
+type slowReader struct {
+	n     int
+	pause time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	if s.n == 0 {
+		return 0, io.EOF
+	}
+	s.n--
+	time.Sleep(s.pause)
+	return copy(p, "chunk"), nil
+}
+
+func TestContentTransferOutlivesResponseTimeout(t *testing.T) {
+	c, _ := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/export/"):
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"exportToken":"t","downloadPath":"/tempcontent/t/slow.qvf"}`)
+		case strings.HasPrefix(r.URL.Path, "/tempcontent/"):
+			for range 6 {
+				io.WriteString(w, "chunk")
+				w.(http.Flusher).Flush()
+				time.Sleep(50 * time.Millisecond)
+			}
+		case r.URL.Path == "/qrs/app/upload":
+			io.Copy(io.Discard, r.Body)
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"id":"new"}`)
+		}
+	}, func(c *qrs.SiteConfig) { c.ResponseTimeout = 100 * time.Millisecond })
+	ctx := context.Background()
+	d, err := c.ExportApp(ctx, appID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(d)
+	d.Close()
+	if err != nil || len(b) != 30 {
+		t.Fatalf("download: %d bytes, %v", len(b), err)
+	}
+	if _, err := c.UploadApp(ctx, "slow", true, &slowReader{n: 6, pause: 50 * time.Millisecond}, -1); err != nil {
+		t.Fatalf("upload: %v", err)
 	}
 }
