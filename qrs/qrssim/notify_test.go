@@ -201,6 +201,23 @@ func TestRestartDropsSubscriptions(t *testing.T) {
 	if n := len(site.Subscriptions()); n != 0 {
 		t.Fatalf("%d subscriptions after Restart", n)
 	}
+
+	// A restart with downtime: health checks fail meanwhile, then recover.
+	c.subscribe(r, "/x", "name", "App")
+	if status, _, _ := c.send("POST", site.URL()+"/sim/restart?downtime=300ms", nil, nil); status != 204 {
+		t.Fatalf("/sim/restart?downtime: %d", status)
+	}
+	req, _ := http.NewRequest("GET", site.URL()+"/qrs/about?xrfkey="+testKey, nil)
+	req.Header.Set("X-Qlik-Xrfkey", testKey)
+	if resp, err := c.hc.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("during downtime: %s", resp.Status)
+	}
+	if len(site.Subscriptions()) != 0 {
+		t.Fatal("subscriptions survived a restart with downtime")
+	}
+	time.Sleep(300 * time.Millisecond)
+	c.ok(200, "GET", "/qrs/about", nil, nil, nil)
 }
 
 func TestChangesSince(t *testing.T) {

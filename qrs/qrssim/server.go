@@ -78,6 +78,9 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !sleep(r.Context(), latency) {
 			return
 		}
+		if s.down() {
+			fail, drop = true, true
+		}
 		if fail {
 			if drop {
 				if hj, ok := w.(http.Hijacker); ok {
@@ -325,7 +328,15 @@ func (s *Site) knownPath(res string) bool {
 // routeControl answers the simulator's own endpoints (not QRS's).
 func (s *Site) routeControl(c *call) {
 	if len(c.lsegs) == 2 && c.lsegs[1] == "restart" && c.r.Method == http.MethodPost {
-		s.Restart()
+		var downtime time.Duration
+		if d := c.param("downtime"); d != "" {
+			var err error
+			if downtime, err = time.ParseDuration(d); err != nil || downtime < 0 {
+				c.text(http.StatusBadRequest, "downtime: want a duration like 2s")
+				return
+			}
+		}
+		s.RestartFor(downtime)
 		c.noContent()
 		return
 	}

@@ -287,12 +287,24 @@ func (s *Site) ContentBytesReceived() int64 { return s.received.Load() }
 func (s *Site) NotificationsDelivered() int64 { return s.delivered.Load() }
 
 // Restart simulates a repository restart: every subscription is dropped.
-func (s *Site) Restart() {
+func (s *Site) Restart() { s.RestartFor(0) }
+
+// RestartFor simulates a repository restart that takes downtime: every
+// subscription is dropped and, for downtime, every request loses its
+// connection, as while the service is down (so a health check notices).
+func (s *Site) RestartFor(downtime time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.subs = newTable[Subscription]()
 	s.restarts++
-	s.log.Info("qrssim: repository restarted; subscriptions dropped", "site", s.alias)
+	s.downUntil = time.Now().Add(downtime)
+	s.log.Info("qrssim: repository restarted; subscriptions dropped", "site", s.alias, "downtime", downtime)
+}
+
+func (s *Site) down() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Now().Before(s.downUntil)
 }
 
 // Subscriptions returns the live subscriptions.

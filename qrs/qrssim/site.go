@@ -30,17 +30,18 @@ type Site struct {
 	content      *contentStore
 	started      time.Time
 
-	mu       sync.Mutex
-	apps     table[appState]
-	streams  table[streamState]
-	users    table[userState]
-	tags     table[tagState]
-	defs     table[defState]
-	subs     table[Subscription]
-	exports  map[string]*export // by tempcontent GUID
-	changes  []changeRecord
-	last     time.Time // the last timestamp handed out
-	restarts int
+	mu        sync.Mutex
+	apps      table[appState]
+	streams   table[streamState]
+	users     table[userState]
+	tags      table[tagState]
+	defs      table[defState]
+	subs      table[Subscription]
+	exports   map[string]*export // by tempcontent GUID
+	changes   []changeRecord
+	last      time.Time // the last timestamp handed out
+	restarts  int
+	downUntil time.Time // a restart's downtime
 
 	faults      Faults
 	faultSeen   int
