@@ -108,6 +108,10 @@ func TestPathsAndParametersAreCaseInsensitive(t *testing.T) {
 	if len(apps) != 1 || apps[0].str("name") != "Alpha" {
 		t.Fatalf("got %v", apps)
 	}
+	c.ok(200, "GET", "/qrs/app/full", q("orderBy", "name desc"), nil, &apps)
+	if len(apps) != 4 || apps[0].str("name") != "x' or name sw '" || apps[3].str("name") != "Alpha" {
+		t.Fatalf("orderby name desc: %v", apps)
+	}
 	var defs []map[string]any
 	c.ok(200, "GET", "/qrs/CustomPropertyDefinition/full", nil, nil, &defs)
 	if len(defs) != 2 {
