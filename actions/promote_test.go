@@ -295,3 +295,22 @@ func equalApps(a, b []PromotedApp) bool {
 	}
 	return strings.Join(key(a), ",") == strings.Join(key(b), ",")
 }
+
+func TestPromoteNameThatTriesToBreakFilters(t *testing.T) {
+	sim, d := testSites(t, "dev", "test")
+	name := `O'Brien "Sales" {{ x }} & #1 \ <b>`
+	for _, s := range []string{"dev", "test"} {
+		if _, err := sim.Site(s).AddApp(qrssim.AppSeed{Name: name, Owner: `CORP\sales_rep`, Stream: "Sales", Size: 4096}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := simApp(t, sim.Site("test"), name)
+	a, in := promoteIn(t, d, sim, name, []engine.Target{{Site: "test", Mode: "overwrite"}}, "Sales")
+	res, err := a.Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appsOf(t, res); len(got) != 1 || got[0].AppID != old.ID || got[0].Action != "replaced" {
+		t.Errorf("apps %+v, want the same-named app %s replaced", got, old.ID)
+	}
+}
