@@ -79,6 +79,24 @@ const (
 	DefaultMaxAttempts         = 10
 )
 
+// DefaultVars are the config.<key> values the shipped policies read, with
+// their defaults (policies/README.md); the config's vars override them.
+var DefaultVars = map[string]any{
+	"server_property":     "PromoteToServer",
+	"stream_property":     "PromoteToStream",
+	"approval_property":   "PromotionApproval",
+	"versioning_property": "PromotionS3Versioning",
+	"unpublish_property":  "PromotionUnpublish",
+	"reload_property":     "PromoteOnReload",
+	"alert_property":      "EmailAlertOnPublishTo",
+	"reload_tag":          "PromoteOnReload",
+	"publish_alerts":      true,
+	"auto_unpublish":      true,
+	"versioning":          true,
+	"auto_versioning":     false,
+	"promote_on_reload":   true,
+}
+
 // The config.<key> names the daemon derives itself; vars may not set them.
 var derivedVars = []string{"sites", "s3_enabled", "mail_enabled"}
 
@@ -122,21 +140,31 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// yamlSyntaxError turns yaml.v3's "yaml: line 3: msg" into "3:1: msg".
+// yamlSyntaxError turns yaml.v3's "yaml: line 3: msg" into "3:1: YAML
+// syntax: msg". For "did not find expected …" yaml.v3 gives the 0-based line
+// where the unfinished list or mapping starts.
 func yamlSyntaxError(err error) string {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	var line int
 	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
 		_, rest, _ := strings.Cut(msg, ":")
-		return fmt.Sprintf("%d:1:%s", line, rest)
+		rest = strings.TrimSpace(rest)
+		if strings.HasPrefix(rest, "did not find expected") {
+			return fmt.Sprintf("%d:1: YAML syntax: %s (in the list or mapping that starts on this line)", line+1, rest)
+		}
+		return fmt.Sprintf("%d:1: YAML syntax: %s", line, rest)
 	}
-	return "1:1: " + msg
+	return "1:1: YAML syntax: " + msg
 }
 
 // check fills defaults, resolves paths and secrets, and validates.
 func (c *Config) check(d *strictDecoder) {
 	at := func(path string) *yaml.Node {
 		for p := path; ; {
+			// A scalar's own position; for a mapping or list, its key's.
+			if n, ok := d.pos[p]; ok && n.Kind == yaml.ScalarNode {
+				return &n
+			}
 			if n, ok := d.pos[p+"@key"]; ok {
 				return &n
 			}
@@ -241,6 +269,13 @@ func (c *Config) check(d *strictDecoder) {
 		if !varKeyRE.MatchString(k) {
 			d.errorf(at("vars."+k), "vars: %q is not a valid name (letters, digits and _; policies read it as config.<name>)", k)
 		}
+		if def, ok := DefaultVars[k]; ok && reflect.TypeOf(def) != reflect.TypeOf(c.Vars[k]) {
+			want := "a string"
+			if _, isBool := def.(bool); isBool {
+				want = "true or false"
+			}
+			d.errorf(at("vars."+k), "vars.%s: want %s (default %v), got %v", k, want, def, c.Vars[k])
+		}
 		for _, r := range derivedVars {
 			if k == r {
 				d.errorf(at("vars."+k), "vars: %q is set by the daemon itself", k)
@@ -308,10 +343,14 @@ func (c *Config) SiteAliases() []string {
 	return out
 }
 
-// PolicyConfig returns what policies read as config.<key>: the vars, plus
-// sites (the aliases), s3_enabled and mail_enabled.
+// PolicyConfig returns what policies read as config.<key>: DefaultVars
+// overridden by the vars, plus sites (the aliases), s3_enabled and
+// mail_enabled.
 func (c *Config) PolicyConfig() map[string]any {
-	out := make(map[string]any, len(c.Vars)+3)
+	out := make(map[string]any, len(DefaultVars)+len(c.Vars)+3)
+	for k, v := range DefaultVars {
+		out[k] = v
+	}
 	for k, v := range c.Vars {
 		out[k] = v
 	}

@@ -156,7 +156,7 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 	d.acts = actions.New(deps)
 
 	d.rules, err = newPolicyRules(cfg.Policies, engine.LoadOptions{Specs: actions.Specs(), Sites: cfg.SiteAliases(), Config: cfg.PolicyConfig()},
-		d.log.With("component", "policies"), d.now, d.metrics.reloaded)
+		d.log.With("component", "policies"), d.metrics.reloaded)
 	if err != nil {
 		return nil, fmt.Errorf("policies: %w", err)
 	}

@@ -94,9 +94,14 @@ func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.errorf(n, "%s: want %s, got %s", label(path), kindName(v.Type()), describe(n))
 			return
 		}
-		if v.Kind() == reflect.Map && n.Kind != yaml.MappingNode {
-			d.errorf(n, "%s: want a mapping of keys, got %s", label(path), describe(n))
-			return
+		if v.Kind() == reflect.Map {
+			if n.Kind != yaml.MappingNode {
+				d.errorf(n, "%s: want a mapping of keys, got %s", label(path), describe(n))
+				return
+			}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				d.pos[join(path, n.Content[i].Value)+"@key"] = *n.Content[i]
+			}
 		}
 		if err := n.Decode(v.Addr().Interface()); err != nil {
 			if v.Type() == reflect.TypeOf(time.Duration(0)) {
