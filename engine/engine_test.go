@@ -338,3 +338,113 @@ policies:
 		t.Errorf("checkpoint failure: %v", err)
 	}
 }
+
+// TestDocExamples compiles and runs the examples of docs/policy-language.md.
+func TestDocExamples(t *testing.T) {
+	rs := mustLoad(t, `
+policies:
+  - name: docs
+    on: [updated]
+    when: >
+      "reloaded" not in event.kinds
+      and app.file_size < 500 * 1024 * 1024
+      and not ("x" in app.tags)
+      and prop(app.stream.properties, "emailalertonpublishto") == ""
+      and len(props(app.properties, "promotetostream")) == 2
+      and len(bad_targets(app.properties.PromoteToServer)) == 0
+    vars:
+      targets: targets(app.properties.PromoteToServer)
+    steps:
+      - id: approved-mail
+        action: log
+        with: {message: "{{ join(sites(vars.targets), \", \") }} {{ vars.targets[0].site }}"}
+      - id: second
+        action: log
+        with:
+          message: '{{ "{{" }} {{ steps["approved-mail"].status }} {{ upper(trim("  x ")) }}'
+          data: "{{ vars.targets }}"
+`)
+	rep, err := rs.Execute(context.Background(), approvedFacts(), asActions(fakeActions()), ExecOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rep.Policies[0]
+	if !p.Matched || len(p.Steps) != 2 {
+		t.Fatalf("%+v", p)
+	}
+	if got := p.Steps[0].Params.String("message"); got != "test, prod test" {
+		t.Errorf("message %q", got)
+	}
+	if got := p.Steps[1].Params.String("message"); got != "{{ planned X" {
+		t.Errorf("message %q", got)
+	}
+	if got, ok := p.Steps[1].Params["data"].([]Target); !ok || len(got) != 2 {
+		t.Errorf("data %#v", p.Steps[1].Params["data"])
+	}
+}
+
+// Without a configuration (check without --config) any config key loads.
+func TestLoadWithoutConfigIsLenient(t *testing.T) {
+	opts := testOpts
+	opts.Config = nil
+	rs, err := LoadFiles(map[string][]byte{"p.yaml": []byte(`
+policies:
+  - name: p
+    on: [updated]
+    when: config.anything == true
+    steps: [{action: log, with: {message: "{{ config.other }}"}}]
+`)}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := approvedFacts()
+	f.Config = map[string]any{"anything": true, "other": "x"}
+	rep, _ := rs.Execute(context.Background(), f, asActions(fakeActions()), ExecOptions{DryRun: true})
+	if !rep.Policies[0].Matched || rep.Policies[0].Steps[0].Params.String("message") != "x" {
+		t.Errorf("%+v", rep.Policies[0])
+	}
+}
+
+func TestParamConversions(t *testing.T) {
+	rs := mustLoad(t, `
+policies:
+  - name: p
+    on: [updated]
+    steps:
+      - id: html
+        action: email
+        with:
+          to: ["{{ app.owner.email }}", "", "{{ ['a@x', 'b@x'] }}", fixed@x]
+          subject: "{{ app.name }}"
+          html: "<b>{{ app.name }}</b>"
+      - id: line
+        action: email
+        on_error: continue
+        with: {to: x@y, subject: "Re: {{ app.description }}"}
+      - id: promote
+        action: promote
+        with:
+          targets: ["{{ first(app.properties.PromoteToServer) }}", {site: PROD, mode: Duplicate}, "{{ 'qa - Overwrite' }}"]
+          streams: Everyone
+`)
+	f := approvedFacts()
+	f.App.Name = `<Sales & "Co">`
+	f.App.Description = "two\nlines"
+	rep, _ := rs.Execute(context.Background(), f, asActions(fakeActions()), ExecOptions{DryRun: true})
+	s := rep.Policies[0].Steps
+	if got := strings.Join(s[0].Params.Strings("to"), ","); got != "sam@example.com,a@x,b@x,fixed@x" {
+		t.Errorf("to %q", got)
+	}
+	if got := s[0].Params.String("html"); got != "<b>&lt;Sales &amp; &#34;Co&#34;&gt;</b>" {
+		t.Errorf("html %q", got)
+	}
+	if s[0].Params.String("subject") != `<Sales & "Co">` {
+		t.Errorf("subject %q", s[0].Params.String("subject"))
+	}
+	if !strings.Contains(s[1].Err, "line break") {
+		t.Errorf("a one-line parameter took a line break: %+v", s[1])
+	}
+	if !strings.Contains(s[2].Err, `unknown site "qa"`) {
+		t.Errorf("bad target not reported: %+v", s[2])
+	}
+}
