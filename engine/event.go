@@ -179,6 +179,8 @@ func eventFacts(ev *Event) EventFacts {
 		}
 	}
 	add(ev.Kind != "", ev.Kind)
+	// A forced publish or reload is an update too, as a notification's would be.
+	add(ev.Kind == KindPublished || ev.Kind == KindReloaded, KindUpdated)
 	add(deleted, KindDeleted)
 	add(created, KindCreated)
 	add(updated && published, KindPublished)

@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/qs-promoter/qs-promoter/actions"
+	"github.com/qs-promoter/qs-promoter/daemon"
 	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/qrs"
 )
 
 func init() {
@@ -19,29 +22,23 @@ func init() {
 }
 
 func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("dry-run", "dry-run --event FILE [--policies DIR] [--config FILE] [--sites a,b] [--json]", stderr)
+	fs := newFlagSet("dry-run", "dry-run (--event FILE | --live --config FILE --site ALIAS --app ID [--kind K]) [--policies DIR] [--sites a,b] [--json]", stderr)
 	pf := addPolicyFlags(fs)
 	eventPath := fs.String("event", "", "recorded event (JSON) to evaluate")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	live := fs.Bool("live", false, "read the facts from a live site instead of --event (needs --config, --site, --app)")
 	site := fs.String("site", "", "with --live: the site alias")
 	app := fs.String("app", "", "with --live: the app ID")
+	kind := fs.String("kind", engine.KindUpdated, "with --live: the event kind to evaluate as")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *live {
-		// TODO(lead): wire --live: read-only qrs clients from the config
-		// (refusing writes), read the app/stream/owner of --app on --site into
-		// an engine.Event, and pass the clients as actions.Deps.Sites.
-		_, _ = site, app
-		return errors.New("--live is not wired yet: record the event with curl (see docs/policy-language.md) and use --event")
-	}
-	if *eventPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "dry-run needs --event FILE (a recorded event)")
+	if *live != (*eventPath == "") || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "dry-run needs --event FILE (a recorded event), or --live with --config, --site and --app")
 		fs.Usage()
 		return errUsage
 	}
-	opts, dir, _, err := pf.options("")
+	opts, dir, cfg, err := pf.options("")
 	if err != nil {
 		return printProblems(stderr, err)
 	}
@@ -49,16 +46,29 @@ func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return printProblems(stderr, err)
 	}
-	ev, err := engine.ReadEventFile(*eventPath)
-	if err != nil {
+	// Actions without mail or S3, and with read-only sites in --live: a
+	// dry-run never writes anywhere.
+	deps := actions.Deps{Log: slog.New(slog.DiscardHandler)}
+	var ev *engine.Event
+	if *live {
+		if cfg == nil || *site == "" || *app == "" {
+			fmt.Fprintln(stderr, "dry-run --live needs --config FILE, --site ALIAS and --app ID")
+			return errUsage
+		}
+		if deps.Sites, err = readOnlySites(cfg); err != nil {
+			return err
+		}
+		if ev, err = liveEvent(ctx, deps.Sites, *site, *app, *kind); err != nil {
+			return err
+		}
+	} else if ev, err = engine.ReadEventFile(*eventPath); err != nil {
 		return err
 	}
 	facts, err := engine.NewFacts(ev, opts.Config)
 	if err != nil {
 		return err
 	}
-	// Actions without sites, mail or S3: a dry-run never writes anywhere.
-	acts := actions.New(actions.Deps{Log: slog.New(slog.DiscardHandler)})
+	acts := actions.New(deps)
 	rep, err := rs.Execute(ctx, facts, acts, engine.ExecOptions{ExecutionID: "dry-run", DryRun: true})
 	if err != nil {
 		return err
@@ -114,6 +124,9 @@ func printReport(w io.Writer, rs *engine.Ruleset, f *engine.Facts, rep *engine.R
 				names = append(names, n)
 			}
 			sort.Strings(names)
+			if len(names) > 0 {
+				fmt.Fprintln(w, "       with:")
+			}
 			for _, n := range names {
 				printParam(w, n, s.Params[n])
 			}
@@ -143,11 +156,53 @@ func printParam(w io.Writer, name string, v any) {
 		}
 	}
 	if !strings.Contains(strings.TrimRight(text, "\n"), "\n") {
-		fmt.Fprintf(w, "       %s: %s\n", name, strings.TrimRight(text, "\n"))
+		fmt.Fprintf(w, "         %s: %s\n", name, strings.TrimRight(text, "\n"))
 		return
 	}
-	fmt.Fprintf(w, "       %s: |\n", name)
+	fmt.Fprintf(w, "         %s: |\n", name)
 	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		fmt.Fprintf(w, "         %s\n", line)
+		fmt.Fprintf(w, "           %s\n", line)
 	}
+}
+
+// readOnlySites connects to every configured site with a client that
+// refuses writes.
+func readOnlySites(cfg *daemon.Config) (map[string]*qrs.Client, error) {
+	out := make(map[string]*qrs.Client, len(cfg.Sites))
+	for _, s := range cfg.Sites {
+		c, err := qrs.NewClient(cfg.QRSConfig(s))
+		if err != nil {
+			return nil, err
+		}
+		out[s.Alias] = c.ReadOnly()
+	}
+	return out, nil
+}
+
+// liveEvent reads an app, its stream and its owner from a site, as the
+// daemon does when it handles a notification.
+func liveEvent(ctx context.Context, sites map[string]*qrs.Client, site, appID, kind string) (*engine.Event, error) {
+	c, ok := sites[site]
+	if !ok {
+		return nil, fmt.Errorf("--site %q is not in the configuration's sites", site)
+	}
+	if !slices.Contains(engine.EventKinds, kind) {
+		return nil, fmt.Errorf("--kind %q is not one of %s", kind, strings.Join(engine.EventKinds, ", "))
+	}
+	a, err := c.App(ctx, appID)
+	if err != nil {
+		return nil, fmt.Errorf("reading app %s on site %s: %w", appID, site, err)
+	}
+	ev := &engine.Event{Site: site, ReceivedAt: time.Now().UTC(), Kind: kind, App: a}
+	if a.Stream != nil && a.Stream.ID != "" {
+		if ev.Stream, err = c.Stream(ctx, a.Stream.ID); err != nil {
+			return nil, fmt.Errorf("reading the app's stream on site %s: %w", site, err)
+		}
+	}
+	if a.Owner.ID != "" {
+		if ev.Owner, err = c.User(ctx, a.Owner.ID); err != nil {
+			return nil, fmt.Errorf("reading the app's owner on site %s: %w", site, err)
+		}
+	}
+	return ev, nil
 }
