@@ -47,35 +47,35 @@ func (rs *Ruleset) match(machine *vm.VM, p *Policy, f *Facts, env any, m *Match)
 		}
 	}
 	if kind == "" {
-		m.Reason = fmt.Sprintf("on: the event is %s, the policy runs on %s", strings.Join(eventKinds(f), ", "), strings.Join(p.On, ", "))
+		m.Reason = "on: the event is " + strings.Join(eventKinds(f), ", ") + ", the policy runs on " + p.onText
 		return
 	}
-	for i, c := range p.clauses {
-		out, err := machine.Run(c.prog, env)
+	if p.match != nil {
+		out, err := machine.Run(p.match, env)
 		if err != nil {
-			err = runError(err)
-			m.Err = fmt.Sprintf("when: %s: %v", c.src, err)
+			m.Err = fmt.Sprintf("when: %v", runError(err))
 			m.Reason = "when failed: " + m.Err
 			return
 		}
-		if ok, _ := out.(bool); !ok {
-			if len(p.clauses) == 1 {
-				m.Reason = "when is false: " + c.src
-			} else {
-				m.Reason = fmt.Sprintf("when clause %d of %d is false: %s", i+1, len(p.clauses), c.src)
+		switch v := out.(type) {
+		case bool:
+			if !v {
+				m.Reason = p.missReasons[0]
+				return
 			}
+		case int:
+			if v > 0 && v <= len(p.missReasons) {
+				m.Reason = p.missReasons[v-1]
+				return
+			}
+		default:
+			m.Err = fmt.Sprintf("when gave %v, not true or false", out)
+			m.Reason = "when failed: " + m.Err
 			return
 		}
 	}
 	m.Matched = true
-	switch {
-	case len(p.clauses) == 0:
-		m.Reason = fmt.Sprintf("the event is %s (no when)", kind)
-	case len(p.clauses) == 1:
-		m.Reason = fmt.Sprintf("the event is %s and when is true", kind)
-	default:
-		m.Reason = fmt.Sprintf("the event is %s and all %d when clauses are true", kind, len(p.clauses))
-	}
+	m.Reason = p.matchReasons[kind]
 }
 
 func eventKinds(f *Facts) []string {

@@ -259,7 +259,7 @@ func (l *loader) policy(n *yaml.Node) {
 	if whenNode != nil {
 		if src, ok := l.scalar(whenNode, "when"); ok {
 			p.When = strings.TrimSpace(src)
-			p.clauses = l.when(whenNode)
+			l.when(p, whenNode)
 		}
 	}
 	if varsNode != nil {
@@ -290,6 +290,7 @@ func (l *loader) policy(n *yaml.Node) {
 			p.Steps = append(p.Steps, s)
 		}
 	}
+	p.prepareReasons()
 	l.rs.Policies = append(l.rs.Policies, p)
 }
 
@@ -328,30 +329,44 @@ func (l *loader) on(n *yaml.Node) []string {
 	return out
 }
 
-func (l *loader) when(n *yaml.Node) []clause {
+// when compiles the condition. With several top-level `and` clauses it is
+// compiled as one program returning the index of the first false clause
+// (nested conditionals short-circuit exactly as `and` does), so that a miss
+// says which clause was false at the cost of a single run.
+func (l *loader) when(p *Policy, n *yaml.Node) {
 	positions := l.src.scalar(n)
 	full, err := l.sh.compile(l.rs.whenScope, n.Value, true)
 	if err != nil {
 		l.exprError(positions, 0, err, l.sh.names)
-		return nil
+		return
 	}
+	p.match, p.clauses = full, []string{oneLine(n.Value)}
 	runes := []rune(n.Value)
 	spans := splitClauses(n.Value)
-	if len(spans) > 1 {
-		out := make([]clause, 0, len(spans))
-		for _, sp := range spans {
-			src := string(runes[sp[0]:sp[1]])
-			prog, err := l.sh.compile(l.rs.whenScope, src, true)
-			if err != nil {
-				break // cannot happen for a when that compiled whole; keep it whole
-			}
-			out = append(out, clause{src: oneLine(src), prog: prog})
-		}
-		if len(out) == len(spans) {
-			return out
+	if len(spans) < 2 {
+		return
+	}
+	clauses := make([]string, len(spans))
+	for i, sp := range spans {
+		clauses[i] = string(runes[sp[0]:sp[1]])
+		// Each clause must be a condition on its own (it is, in a when that compiled).
+		if _, err := l.sh.compile(l.rs.whenScope, clauses[i], true); err != nil {
+			return
 		}
 	}
-	return []clause{{src: oneLine(n.Value), prog: full}}
+	index := "0"
+	for i := len(clauses) - 1; i >= 0; i-- {
+		index = fmt.Sprintf("(%s) ? (%s) : %d", clauses[i], index, i+1)
+	}
+	prog, err := l.sh.compile(l.rs.whenScope, index, false)
+	if err != nil {
+		return
+	}
+	p.match = prog
+	p.clauses = p.clauses[:0]
+	for _, c := range clauses {
+		p.clauses = append(p.clauses, oneLine(c))
+	}
 }
 
 // oneLine collapses white space so a clause reads well in a reason.

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 
@@ -32,15 +33,38 @@ type Policy struct {
 	Vars        []string `json:"vars,omitempty"` // names, in order
 	Steps       []*Step  `json:"steps"`
 
-	clauses []clause
+	clauses []string    // the top-level `and` operands of when, for reasons
+	match   *vm.Program // the when: a bool, or with several clauses the index of the first false one (0: all true)
 	vars    []compiledVar
+
+	// Reasons are built at load: evaluation is the hot path.
+	matchReasons map[string]string // by event kind
+	missReasons  []string          // by clause
+	onText       string
 }
 
-// clause is one top-level `and` operand of a when, compiled on its own so
-// that a miss can say which one was false.
-type clause struct {
-	src  string
-	prog *vm.Program
+// prepareReasons builds the reasons Evaluate reports.
+func (p *Policy) prepareReasons() {
+	p.onText = strings.Join(p.On, ", ")
+	p.matchReasons = make(map[string]string, len(p.On))
+	for _, k := range p.On {
+		switch {
+		case p.match == nil:
+			p.matchReasons[k] = "the event is " + k + " (no when)"
+		case len(p.clauses) == 1:
+			p.matchReasons[k] = "the event is " + k + " and when is true"
+		default:
+			p.matchReasons[k] = fmt.Sprintf("the event is %s and all %d when clauses are true", k, len(p.clauses))
+		}
+	}
+	p.missReasons = make([]string, len(p.clauses))
+	for i, c := range p.clauses {
+		if len(p.clauses) == 1 {
+			p.missReasons[i] = "when is false: " + c
+		} else {
+			p.missReasons[i] = fmt.Sprintf("when clause %d of %d is false: %s", i+1, len(p.clauses), c)
+		}
+	}
 }
 
 type compiledVar struct {
