@@ -97,7 +97,7 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 		o.now = time.Now
 	}
 	d = &Daemon{cfg: cfg, log: o.log, now: o.now, sites: map[string]*site{}, metrics: newMetrics(),
-		ownUser: accountName(cfg.User), hooks: o.hooks}
+		ownUser: accountName(cfg.User), hooks: o.hooks, started: o.now()}
 	var closers []func() error
 	defer func() {
 		if err != nil {
@@ -217,7 +217,6 @@ func (d *Daemon) Reload() error { return d.rules.Reload() }
 // executions finish (interrupted ones resume at the next start) and closes
 // the store.
 func (d *Daemon) Run(ctx context.Context) error {
-	d.started = d.now()
 	if err := d.store.Start(context.Background()); err != nil {
 		return fmt.Errorf("start the queue: %w", err)
 	}

@@ -347,3 +347,12 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	n, _ := res.RowsAffected()
 	return n, tx.Commit()
 }
+
+// NotificationCount counts the notifications recorded and not yet pruned.
+func (s *Store) NotificationCount(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM qsp_event`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count notifications: %w", err)
+	}
+	return n, nil
+}
