@@ -197,6 +197,40 @@ func (e *Env) waitReady(ctx context.Context) error {
 	}
 }
 
+// Settle waits until the daemon is idle: nothing queued or running, and
+// no notification delivered or execution finished for a while. An act
+// starts from a settled state, so that the evaluation it waits for is
+// its own and not a late one of the act before.
+func (e *Env) Settle(ctx context.Context) error {
+	quiet := 2*e.Config.CoalesceWindow + 100*time.Millisecond
+	activity := func() int64 {
+		n := int64(e.Mark())
+		for _, s := range e.Sim.Sites() {
+			n += s.NotificationsDelivered()
+		}
+		return n
+	}
+	for {
+		before := activity()
+		select {
+		case <-time.After(quiet):
+		case <-ctx.Done():
+			return fmt.Errorf("the daemon did not settle: %w", ctx.Err())
+		}
+		st, err := e.Status(ctx)
+		if err != nil {
+			return err
+		}
+		busy := 0
+		for _, n := range st.Queue {
+			busy += n
+		}
+		if busy == 0 && activity() == before {
+			return nil
+		}
+	}
+}
+
 // Status reads the daemon's GET /status.
 func (e *Env) Status(ctx context.Context) (*daemon.Status, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.Callback+"/status", nil)

@@ -24,6 +24,9 @@ type Act struct {
 	// Expect names the policies that must match, in evaluation order;
 	// empty: none may.
 	Expect []string
+	// Outcome is the execution outcome wanted; "": acted, or no_match when
+	// Expect is empty.
+	Outcome string
 	// Before, if set, records what Check compares against (content hashes…).
 	Before func(e *Env) map[string]string
 	// Check inspects the outcome.
@@ -133,6 +136,17 @@ func (p *Player) Checks() int {
 // it and runs the checks. It returns the failed checks.
 func (p *Player) Play(ctx context.Context, n int, a Act) []string {
 	p.printf("\n%d. %s\n", n, a.Title)
+	timeout := p.ActTimeout
+	if timeout == 0 {
+		timeout = 20 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	err := p.Env.Settle(sctx)
+	cancel()
+	if err != nil {
+		p.printf("   ✗ %v\n", err)
+		return []string{fmt.Sprintf("act %d (%s): %v", n, a.Title, err)}
+	}
 	var before map[string]string
 	if a.Before != nil {
 		before = a.Before(p.Env)
@@ -142,10 +156,6 @@ func (p *Player) Play(ctx context.Context, n int, a Act) []string {
 	if err != nil {
 		p.printf("   ✗ %v\n", err)
 		return []string{fmt.Sprintf("act %d (%s): %v", n, a.Title, err)}
-	}
-	timeout := p.ActTimeout
-	if timeout == 0 {
-		timeout = 20 * time.Second
 	}
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	rep, err := p.Env.WaitExecution(wctx, mark, appID)
@@ -158,7 +168,14 @@ func (p *Player) Play(ctx context.Context, n int, a Act) []string {
 	c := &Check{Env: p.Env, AppID: appID, Report: rep, MailMark: mails, Before: before}
 	matched := Matched(rep)
 	c.That(slices.Equal(matched, a.Expect), "policies matched: got [%s], want [%s]", strings.Join(matched, ", "), strings.Join(a.Expect, ", "))
-	c.That(rep.Outcome != daemon.OutcomeFailed && rep.Outcome != daemon.OutcomeError, "execution outcome %s: %s", rep.Outcome, rep.Reason)
+	want := a.Outcome
+	if want == "" {
+		want = daemon.OutcomeActed
+		if len(a.Expect) == 0 {
+			want = daemon.OutcomeNoMatch
+		}
+	}
+	c.That(rep.Outcome == want, "execution outcome %s, want %s %s", rep.Outcome, want, rep.Reason)
 	if a.Check != nil {
 		a.Check(c)
 	}
