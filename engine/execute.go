@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -231,6 +232,11 @@ func (rs *Ruleset) runStep(ctx context.Context, s *Step, key string, r *runEnv, 
 		if err == nil && res.Status == "" {
 			res.Status = StatusDone
 		}
+	}
+	if err == nil && res.Status == StatusFailed {
+		// A failure is a failure however it is reported: it must stop the
+		// later steps (and any destructive one), and never be checkpointed.
+		err = errors.New(cmp.Or(res.Summary, s.Action+" failed"))
 	}
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {

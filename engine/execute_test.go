@@ -1,0 +1,81 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// failingResult reports a failure through its Result alone, without an error.
+type failingResult struct{ spec ActionSpec }
+
+func (a failingResult) Spec() ActionSpec { return a.spec }
+func (a failingResult) Plan(ctx context.Context, in *StepInput) (Result, error) {
+	return Result{Status: StatusFailed, Summary: "site test refused the upload"}, nil
+}
+func (a failingResult) Run(ctx context.Context, in *StepInput) (Result, error) {
+	return a.Plan(ctx, in)
+}
+
+// A step whose Result says failed is a failed step even without an error:
+// it stops the later steps, is not checkpointed, and a destructive step
+// never runs after it.
+func TestExecuteFailedResultWithoutError(t *testing.T) {
+	rs := mustLoad(t, `
+policies:
+  - name: p
+    on: [updated]
+    steps:
+      - {id: first, action: promote, with: {targets: [test - Overwrite], streams: [x]}, on_error: continue}
+      - {id: gone, action: unpublish}
+      - {id: second, action: promote, with: {targets: [test - Overwrite], streams: [x]}}
+      - {id: last, action: log, with: {message: three}}
+`)
+	fakes := fakeActions()
+	acts := asActions(fakes)
+	acts["promote"] = failingResult{testSpecs["promote"]}
+	cp := &memCheckpoints{saved: map[string]Result{}}
+	rep, err := rs.Execute(context.Background(), approvedFacts(), acts, ExecOptions{Checkpoints: cp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Policies[0].Steps
+	if s[0].Err != "site test refused the upload" || s[0].Result.Status != StatusFailed {
+		t.Errorf("first: %+v", s[0])
+	}
+	if !s[1].NotRun || len(fakes["unpublish"].calls) != 0 {
+		t.Errorf("destructive step ran after a failed result: %+v %v", s[1], fakes["unpublish"].calls)
+	}
+	if !s[3].NotRun || len(fakes["log"].calls) != 0 {
+		t.Errorf("a failed result without on_error: continue did not stop the rest: %+v", s[3])
+	}
+	if len(cp.saved) != 0 || !rep.Failed() {
+		t.Errorf("checkpoints %v, failed %v", cp.saved, rep.Failed())
+	}
+}
+
+// A dry-run plans every step and never runs one, not even a resumed one.
+func TestDryRunNeverCallsRun(t *testing.T) {
+	rs, err := Load("testdata/policies", testOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fakes := fakeActions()
+	cp := &memCheckpoints{saved: map[string]Result{"promote-approved/promote": {Status: StatusDone, Summary: "done before"}}}
+	rep, err := rs.Execute(context.Background(), approvedFacts(), asActions(fakes), ExecOptions{DryRun: true, Checkpoints: cp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned := 0
+	for name, f := range fakes {
+		for _, c := range f.calls {
+			if !strings.HasPrefix(c, "plan ") {
+				t.Errorf("%s: %s in a dry-run", name, c)
+			}
+			planned++
+		}
+	}
+	if planned == 0 || len(cp.saved) != 1 || rep.Policies[1].Steps[1].Resumed {
+		t.Errorf("planned %d, checkpoints %v, steps %+v", planned, cp.saved, rep.Policies[1].Steps)
+	}
+}
