@@ -104,6 +104,8 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 			return nil, err
 		}
 		e.removeDir = true
+	} else if err = os.MkdirAll(e.Dir, 0o755); err != nil {
+		return nil, err
 	}
 	logw := opts.Log
 	if logw == nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qs-promoter/qs-promoter/daemon"
 	"github.com/qs-promoter/qs-promoter/qrs/qrssim"
 )
 
@@ -86,7 +87,7 @@ func Run(ctx context.Context, ro RunOptions) error {
 		env.Sim.Site("test").SetFaults(qrssim.Faults{})
 		env.Sim.Site("prod").SetFaults(qrssim.Faults{})
 		lookAround(out, env)
-		<-ctx.Done()
+		p.follow(ctx)
 		fmt.Fprintln(out, "\nstopping")
 	}
 	return nil
@@ -107,7 +108,7 @@ func lookAround(out io.Writer, env *Env) {
 	fmt.Fprintf(out, `
 Everything keeps running until Ctrl-C. Look around:
   status          curl -s %[1]s/status
-  metrics         curl -s %[1]s/metrics | grep qs_promoter
+  metrics         curl -s %[1]s/metrics | grep ^qsp_
   audit log       tail -f %[2]s
   daemon log      tail -f %[3]s
   configuration   %[4]s
@@ -118,7 +119,34 @@ Everything keeps running until Ctrl-C. Look around:
                   (saved: the daemon reloads it within a second; a broken edit is refused, see the status and daemon log)
   reload now      curl -s -X POST %[1]s/-/reload
   dry-run         %[8]s dry-run --config %[4]s --event %[9]s
+  dry-run live    %[8]s dry-run --live --config %[4]s --site dev --app %[11]s --kind reloaded
   check, test     %[8]s check --config %[4]s ; %[8]s test --config %[4]s %[10]s
+Changes made on dev from now on (with curl, or by editing the policies) are narrated below.
 `, env.Callback, filepath.Join(env.Dir, "state", "audit", "audit.log"), filepath.Join(env.Dir, "daemon.log"), env.ConfigPath,
-		dev.CertDir(), dev.Port(), filepath.Join(env.Dir, "policies", "30-approval.yaml"), self, event, filepath.Join(env.Dir, "policies"))
+		dev.CertDir(), dev.Port(), filepath.Join(env.Dir, "policies", "30-approval.yaml"), self, event, filepath.Join(env.Dir, "policies"),
+		env.AppID("Nightly KPIs"))
+}
+
+// follow narrates every evaluation from now until ctx ends.
+func (p *Player) follow(ctx context.Context) {
+	next := p.Env.Mark()
+	for {
+		e := p.Env
+		e.mu.Lock()
+		ch := e.changed
+		e.mu.Unlock()
+		var reports []daemon.ExecutionReport
+		reports, next = e.Reports(next)
+		for _, r := range reports {
+			if r.Outcome != daemon.OutcomeSkipped {
+				p.printf("\n")
+				p.Narrate(r)
+			}
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
