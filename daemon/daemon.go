@@ -74,7 +74,7 @@ func WithDeps(f func(*actions.Deps)) Option { return func(o *options) { o.deps =
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithPollInterval sets how often idle workers look for queued work
-// (default 200ms; tests shorten it).
+// (default: the coalescing window, within 100ms to 1s).
 func WithPollInterval(d time.Duration) Option { return func(o *options) { o.pollInterval = d } }
 
 // OnExecution registers a hook called after every execution attempt.
@@ -167,6 +167,12 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 	}
 	closers = append(closers, d.audit.Close)
 
+	if o.pollInterval == 0 {
+		// Workers only need to notice a job before its coalescing window
+		// ends (it waits that long anyway); polling more often costs SQLite
+		// work that competes with intake.
+		o.pollInterval = min(max(cfg.CoalesceWindow, 100*time.Millisecond), time.Second)
+	}
 	d.store, err = store.Open(context.Background(), store.Options{
 		Dir: cfg.StateDir, Workers: cfg.Workers, RescueAfter: cfg.RescueAfter, MaxAttempts: cfg.MaxAttempts,
 		PollInterval: o.pollInterval, Work: d.work, Log: d.log.With("component", "store"), Now: d.now,

@@ -262,7 +262,15 @@ func TestNotificationStormCoalesces(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("1000 notifications accepted in %s", time.Since(start))
+	storm := time.Since(start)
+	t.Logf("1000 notifications accepted in %s", storm)
+	if storm > 3*time.Second && !raceEnabled {
+		t.Errorf("intake took %s for 1,000 notifications", storm)
+	}
+	// A handful per app when the storm lasts a second; under the race
+	// detector the storm itself lasts longer, and the bound grows with it
+	// (about one evaluation per app per second at most).
+	limit := 6 + int(storm/time.Second)
 	h.settle(500 * time.Millisecond)
 	after, _ := h.d.store.NotificationCount(context.Background())
 	if after-before != 1000 {
@@ -276,8 +284,8 @@ func TestNotificationStormCoalesces(t *testing.T) {
 				evaluated++
 			}
 		}
-		if evaluated == 0 || len(rs) > 6 {
-			t.Errorf("app %s: %d executions (%d evaluated), want 1 to 6", id, len(rs), evaluated)
+		if evaluated == 0 || len(rs) > limit {
+			t.Errorf("app %s: %d executions (%d evaluated), want 1 to %d", id, len(rs), evaluated, limit)
 		}
 		if _, waiting, _ := h.d.store.OldestWaiting(context.Background(), "dev", id); waiting {
 			t.Errorf("app %s still has notifications waiting", id)
@@ -300,10 +308,17 @@ func TestSiteRestartResubscribesWithoutPileUp(t *testing.T) {
 		waitFor(t, 10*time.Second, "the site to be seen down", func() bool { return !h.d.Status().Sites[0].Up })
 		h.dev.SetFaults(qrssim.Faults{})
 		waitFor(t, 10*time.Second, "the site to be seen up", func() bool { return h.d.Status().Sites[0].Up })
-		time.Sleep(400 * time.Millisecond) // a periodic renewal too
-		if n := len(h.dev.Subscriptions()); n != len(subscriptions) {
-			t.Fatalf("round %d: the site holds %d subscriptions, want %d", i, n, len(subscriptions))
+		// Through periodic renewals too: a renewal subscribes first and then
+		// deletes what it replaced (no gap), so two sets may coexist for a
+		// moment, never more; at rest there is exactly one.
+		deadline := time.Now().Add(time.Second)
+		for time.Now().Before(deadline) {
+			if n := len(h.dev.Subscriptions()); n > 2*len(subscriptions) {
+				t.Fatalf("round %d: the site holds %d subscriptions", i, n)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
+		waitFor(t, 5*time.Second, "exactly one set", func() bool { return len(h.dev.Subscriptions()) == len(subscriptions) })
 	}
 	// They reach the daemon: an approval is still acted on.
 	src := appByName(t, h.dev, "Sales Dashboard")

@@ -131,7 +131,7 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	d, err := New(cfg, WithLogger(log), WithPollInterval(20*time.Millisecond), OnExecution(func(r ExecutionReport) {
+	d, err := New(cfg, WithLogger(log), WithPollInterval(100*time.Millisecond), OnExecution(func(r ExecutionReport) {
 		h.mu.Lock()
 		h.reports = append(h.reports, r)
 		h.mu.Unlock()

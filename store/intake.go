@@ -132,6 +132,7 @@ func (s *Store) commit(batch []*recordReq) ([]Recorded, error) {
 		return nil, fmt.Errorf("record notifications: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	insertEvent := tx.StmtContext(ctx, s.stmts.insertEvent)
 	recs := make([]Recorded, len(batch))
 	ensured := map[[2]string]bool{}
 	now := s.now().UTC()
@@ -145,8 +146,7 @@ func (s *Store) commit(batch []*recordReq) ([]Recorded, error) {
 			if n.Change != nil {
 				change = string(n.Change)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO qsp_event (site, app_id, kind, change, received_at) VALUES (?, ?, ?, ?, ?)`,
-				n.Site, n.AppID, n.Kind, change, formatTime(at)); err != nil {
+			if _, err := insertEvent.ExecContext(ctx, n.Site, n.AppID, n.Kind, change, formatTime(at)); err != nil {
 				return nil, fmt.Errorf("record notification: %w", err)
 			}
 			key := [2]string{n.Site, n.AppID}
@@ -176,8 +176,7 @@ func (s *Store) commit(batch []*recordReq) ([]Recorded, error) {
 // whether it had to create one.
 func (s *Store) ensureJob(ctx context.Context, tx *sql.Tx, site, app string, now time.Time) (bool, error) {
 	var live int
-	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM qsp_pending_app p JOIN river_job j ON j.id = p.job_id
-		WHERE p.site = ? AND p.app_id = ? AND j.state IN `+liveStates, site, app).Scan(&live)
+	err := tx.StmtContext(ctx, s.stmts.livePending).QueryRowContext(ctx, site, app).Scan(&live)
 	if err != nil {
 		return false, fmt.Errorf("look up waiting evaluation: %w", err)
 	}
@@ -189,11 +188,36 @@ func (s *Store) ensureJob(ctx context.Context, tx *sql.Tx, site, app string, now
 	if err != nil {
 		return false, fmt.Errorf("schedule evaluation: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO qsp_pending_app (site, app_id, job_id, execution_id) VALUES (?, ?, ?, ?)`,
-		site, app, res.Job.ID, id); err != nil {
+	if _, err := tx.StmtContext(ctx, s.stmts.insertPending).ExecContext(ctx, site, app, res.Job.ID, id); err != nil {
 		return false, fmt.Errorf("schedule evaluation: %w", err)
 	}
 	return true, nil
+}
+
+// statements are the intake's hot statements, prepared once: SQLite
+// compiled from C to Go spends much of a small statement's time parsing it.
+type statements struct {
+	insertEvent, livePending, insertPending *sql.Stmt
+}
+
+func (s *Store) prepare(ctx context.Context) error {
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = s.db.PrepareContext(ctx, q)
+		return st
+	}
+	s.stmts.insertEvent = prep(`INSERT INTO qsp_event (site, app_id, kind, change, received_at) VALUES (?, ?, ?, ?, ?)`)
+	s.stmts.livePending = prep(`SELECT count(*) FROM qsp_pending_app p JOIN river_job j ON j.id = p.job_id
+		WHERE p.site = ? AND p.app_id = ? AND j.state IN ` + liveStates)
+	s.stmts.insertPending = prep(`INSERT OR REPLACE INTO qsp_pending_app (site, app_id, job_id, execution_id) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("prepare statements: %w", err)
+	}
+	return nil
 }
 
 // OldestWaiting returns when the oldest notification still waiting for the

@@ -65,6 +65,7 @@ type Store struct {
 	opts   Options
 	now    func() time.Time
 	intake chan *recordReq
+	stmts  statements
 
 	stopOnce sync.Once
 	stopped  chan struct{} // closed when the intake loop has ended
@@ -141,6 +142,9 @@ func (s *Store) open(ctx context.Context) error {
 	}
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("store schema: %w", err)
+	}
+	if err := s.prepare(ctx); err != nil {
+		return err
 	}
 	// Jobs left "running" belong to a dead process (the folder lock proves
 	// it): make them available now instead of waiting for River's rescuer.

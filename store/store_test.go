@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-func open(t *testing.T, dir string, work WorkFunc) *Store {
+func open(t testing.TB, dir string, work WorkFunc) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), Options{Dir: dir, Work: work, PollInterval: 20 * time.Millisecond, MaxAttempts: 3})
 	if err != nil {
