@@ -21,8 +21,12 @@ type Faults struct {
 	// matching request fails.
 	ErrorRate float64
 	// ErrorPaths limits failures to paths with these prefixes
-	// (case-insensitive, e.g. "/qrs/app/upload"); empty: every path.
+	// (case-insensitive, e.g. "/qrs/app/upload"); empty: every path. A
+	// segment "*" matches any one segment ("/qrs/app/*/publish").
 	ErrorPaths []string
+	// ErrorSkip lets the first ErrorSkip matching requests through before
+	// failures start (ErrorSkip 1: the second publish fails, not the first).
+	ErrorSkip int
 	// ErrorStatus is the status of a failure (default 503).
 	ErrorStatus int
 	// ErrorCount, when positive, stops failures after that many
@@ -62,7 +66,7 @@ func (s *Site) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = f
-	s.faultSeen, s.faultFailed = 0, 0
+	s.faultSeen, s.faultFailed, s.faultSkipped = 0, 0, 0
 }
 
 // shouldFail decides, for a request to path, whether it fails and how.
@@ -76,6 +80,10 @@ func (s *Site) shouldFail(path string) (fail bool, status int, drop bool, latenc
 		rate = 1
 	}
 	if rate <= 0 || !matchesPrefix(path, f.ErrorPaths) {
+		return false, 0, false, latency
+	}
+	if s.faultSkipped < f.ErrorSkip {
+		s.faultSkipped++
 		return false, 0, false, latency
 	}
 	if f.ErrorCount > 0 && s.faultFailed >= f.ErrorCount {
@@ -95,17 +103,36 @@ func (s *Site) shouldFail(path string) (fail bool, status int, drop bool, latenc
 	return true, status, f.DropConnections, latency
 }
 
+// matchesPrefix reports whether path starts with one of the prefixes,
+// segment by segment: "*" matches any one segment, and the prefix's last
+// segment may be the start of the path's.
 func matchesPrefix(path string, prefixes []string) bool {
 	if len(prefixes) == 0 {
 		return true
 	}
-	lp := strings.ToLower(path)
+	segs := strings.Split(strings.ToLower(path), "/")
 	for _, p := range prefixes {
-		if strings.HasPrefix(lp, strings.ToLower(p)) {
+		if segmentPrefix(segs, strings.Split(strings.ToLower(p), "/")) {
 			return true
 		}
 	}
 	return false
+}
+
+func segmentPrefix(segs, pre []string) bool {
+	if len(pre) > len(segs) {
+		return false
+	}
+	for i, p := range pre {
+		switch {
+		case p == "*":
+		case i == len(pre)-1:
+			return strings.HasPrefix(segs[i], p)
+		case p != segs[i]:
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Site) bytesPerSecond() int64 {

@@ -3,6 +3,7 @@ package qrssim
 import (
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -424,14 +425,26 @@ func TestFaults(t *testing.T) {
 		t.Fatalf("other path: %d", status)
 	}
 
+	// A "*" segment matches any one segment; ErrorSkip lets the first through.
+	site.SetFaults(Faults{ErrorPaths: []string{"/qrs/*/full"}, ErrorSkip: 1, ErrorStatus: 400})
+	got := map[string]int{}
+	for _, p := range []string{"/qrs/app/full", "/qrs/stream/full", "/qrs/stream/full", "/qrs/about", "/qrs/app/full/x"} {
+		status, _, _ := c.req("GET", p, nil, nil)
+		got[p] = max(got[p], status)
+	}
+	want := map[string]int{"/qrs/app/full": 200, "/qrs/stream/full": 400, "/qrs/about": 200, "/qrs/app/full/x": 400}
+	if !maps.Equal(got, want) {
+		t.Fatalf("wildcard and skip: %v, want %v", got, want)
+	}
+
 	site.SetFaults(Faults{ErrorRate: 0.5, ErrorStatus: 502})
-	var got []int
+	var rates []int
 	for range 4 {
 		status, _, _ := c.req("GET", "/qrs/about", nil, nil)
-		got = append(got, status)
+		rates = append(rates, status)
 	}
-	if !slices.Equal(got, []int{502, 200, 502, 200}) {
-		t.Fatalf("rate 0.5: %v", got)
+	if !slices.Equal(rates, []int{502, 200, 502, 200}) {
+		t.Fatalf("rate 0.5: %v", rates)
 	}
 
 	site.SetFaults(Faults{DropConnections: true})

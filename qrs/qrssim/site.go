@@ -43,10 +43,11 @@ type Site struct {
 	restarts  int
 	downUntil time.Time // a restart's downtime
 
-	faults      Faults
-	faultSeen   int
-	faultFailed int
-	reqs        []Request
+	faults       Faults
+	faultSeen    int
+	faultFailed  int
+	faultSkipped int
+	reqs         []Request
 
 	queue     chan delivery
 	delivered atomic.Int64
