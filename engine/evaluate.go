@@ -54,7 +54,7 @@ func (rs *Ruleset) match(machine *vm.VM, p *Policy, f *Facts, env any, m *Match)
 		out, err := machine.Run(p.match, env)
 		if err != nil {
 			m.Err = fmt.Sprintf("when: %v", runError(err))
-			m.Reason = "when failed: " + m.Err
+			m.Reason = fmt.Sprintf("when failed: %v", runError(err))
 			return
 		}
 		switch v := out.(type) {
@@ -70,7 +70,7 @@ func (rs *Ruleset) match(machine *vm.VM, p *Policy, f *Facts, env any, m *Match)
 			}
 		default:
 			m.Err = fmt.Sprintf("when gave %v, not true or false", out)
-			m.Reason = "when failed: " + m.Err
+			m.Reason = m.Err
 			return
 		}
 	}

@@ -79,3 +79,23 @@ func TestDryRunNeverCallsRun(t *testing.T) {
 		t.Errorf("planned %d, checkpoints %v, steps %+v", planned, cp.saved, rep.Policies[1].Steps)
 	}
 }
+
+// A when that reads a config key the configuration does not set says so,
+// rather than only expr's "interface conversion".
+func TestMissingConfigValueIsExplained(t *testing.T) {
+	rs, err := LoadFiles(map[string][]byte{"p.yaml": []byte(`
+policies:
+  - name: p
+    on: [updated]
+    when: config.publish_alerts and app.published
+    steps: [{action: log, with: {message: x}}]
+`)}, LoadOptions{Specs: testSpecs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := rs.Evaluate(appFacts([]string{"updated"}, nil, nil))[0]
+	want := "when failed: interface conversion: interface {} is nil, not bool: a value is missing (nil); is a config.<key> it reads not set? `?? default` gives one"
+	if m.Matched || m.Reason != want {
+		t.Errorf("reason %q\nwant   %q", m.Reason, want)
+	}
+}

@@ -278,7 +278,12 @@ func editDistance(a, b string) int {
 func runError(err error) error {
 	var fe *file.Error
 	if errors.As(err, &fe) {
-		return errors.New(fe.Message)
+		err = errors.New(fe.Message)
+	}
+	if strings.Contains(err.Error(), "interface {} is nil") {
+		// expr's words for using a missing value, typically a config.<key>
+		// that the configuration does not set (untyped without one).
+		return fmt.Errorf("%w: a value is missing (nil); is a config.<key> it reads not set? `?? default` gives one", err)
 	}
 	return err
 }

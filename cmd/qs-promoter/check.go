@@ -65,6 +65,24 @@ func (pf *policyFlags) options(dirArg string) (engine.LoadOptions, string, *daem
 	return opts, dir, cfg, nil
 }
 
+// factsConfig is what policies read as config.<key> in a dry-run: the
+// configuration's values, or without one the defaults the daemon would use,
+// with mail on and S3 off, so that the shipped policies evaluate instead of
+// failing on keys no configuration set.
+func factsConfig(opts engine.LoadOptions, cfg *daemon.Config) map[string]any {
+	if cfg != nil {
+		return opts.Config
+	}
+	out := make(map[string]any, len(daemon.DefaultVars)+3)
+	for k, v := range daemon.DefaultVars {
+		out[k] = v
+	}
+	out["sites"] = opts.Sites
+	out["mail_enabled"] = true
+	out["s3_enabled"] = false
+	return out
+}
+
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check", "check [--policies DIR] [--config FILE] [--sites a,b]", stderr)
 	pf := addPolicyFlags(fs)

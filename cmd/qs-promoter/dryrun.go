@@ -64,7 +64,7 @@ func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else if ev, err = engine.ReadEventFile(*eventPath); err != nil {
 		return err
 	}
-	facts, err := engine.NewFacts(ev, opts.Config)
+	facts, err := engine.NewFacts(ev, factsConfig(opts, cfg))
 	if err != nil {
 		return err
 	}
@@ -77,6 +77,9 @@ func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(dryRunJSON{Event: facts.Event, App: appSummary{facts.App.ID, facts.App.Name}, Report: rep})
+	}
+	if cfg == nil {
+		fmt.Fprintln(stdout, "config: no --config, so config.<key> are the defaults, with mail_enabled true and s3_enabled false")
 	}
 	printReport(stdout, rs, facts, rep)
 	return nil

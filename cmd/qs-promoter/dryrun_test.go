@@ -144,3 +144,21 @@ func TestDryRunLiveWritesNothing(t *testing.T) {
 		}
 	}
 }
+
+// Without --config the shipped policies read the daemon's default config
+// values: they evaluate instead of failing on unset keys.
+func TestDryRunShippedPoliciesWithoutConfig(t *testing.T) {
+	code, out, errOut := runCmd(t, "dry-run", "--policies", "../../policies", "--event", "../../testdata/events/published-to-review.json")
+	if code != 0 || strings.Contains(out, "failed") {
+		t.Fatalf("dry-run: %d %s\n%s", code, errOut, out)
+	}
+	for _, want := range []string{
+		"config: no --config, so config.<key> are the defaults, with mail_enabled true and s3_enabled false",
+		"+ alert-on-publish: MATCH: the event is published and all 4 when clauses are true",
+		`- promote-approved: no match: when clause 2 of 5 is false`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
