@@ -297,7 +297,8 @@ type siteRun struct {
 	c      *qrs.Client
 	t      engine.Target
 	out    *siteOutcome
-	helper *qrs.App // the uploaded app, once there is one
+	helper *qrs.App   // the uploaded app, once there is one
+	copies []*qrs.App // server-side copies of it this attempt meant to publish
 }
 
 func (r *siteRun) key(parts ...string) string { return r.t.Site + "/" + strings.Join(parts, "/") }
@@ -311,7 +312,7 @@ func (j *promoteJob) runSite(ctx context.Context, t engine.Target) (out siteOutc
 	}
 	out.host = c.Host()
 	r := &siteRun{promoteJob: j, c: c, t: t, out: &out}
-	defer r.dropHelper(ctx)
+	defer r.dropUnpublished(ctx)
 	out.err = r.run(ctx)
 	return out
 }
@@ -428,6 +429,7 @@ func (r *siteRun) appFor(ctx context.Context, s qrs.Stream, helperTaken *bool) (
 	if v, ok := r.journal.Get(k); ok && v != creating {
 		app, err := r.c.App(ctx, v)
 		if err == nil {
+			r.copies = append(r.copies, app)
 			return app, nil
 		}
 		if !qrs.IsNotFound(err) {
@@ -450,6 +452,7 @@ func (r *siteRun) appFor(ctx context.Context, s qrs.Stream, helperTaken *bool) (
 		if err != nil {
 			return nil, fmt.Errorf("copying the uploaded app for stream %s: %w", q(s.Name), err)
 		}
+		r.copies = append(r.copies, app)
 	}
 	*helperTaken = true
 	return app, r.journal.Put(k, app.ID)
@@ -506,19 +509,25 @@ func (r *siteRun) ensureHelper(ctx context.Context) (*qrs.App, error) {
 	return app, r.journal.Put(k, app.ID)
 }
 
-// dropHelper deletes the uploaded app unless it was published. It runs
-// whether the site succeeded or not; a retry uploads again if it must.
-func (r *siteRun) dropHelper(ctx context.Context) {
-	if r.helper == nil {
-		return
-	}
+// dropUnpublished deletes the uploaded app and the copies made of it
+// unless they were published. It runs whether the site succeeded or not, so
+// a failure leaves no app under a temporary name; a retry uploads or copies
+// again if it must.
+func (r *siteRun) dropUnpublished(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
-	app, err := r.c.App(ctx, r.helper.ID)
-	if err == nil && !app.Published {
-		err = r.c.DeleteApp(ctx, app.ID)
-	}
-	if err != nil && !qrs.IsNotFound(err) {
-		r.out.notes = append(r.out.notes, fmt.Sprintf("site %s: could not delete the uploaded helper app %s %s: %v; delete it in the QMC", r.t.Site, r.helper.ID, q(r.helper.Name), err))
+	seen := map[string]bool{}
+	for _, made := range append(r.copies, r.helper) {
+		if made == nil || seen[made.ID] {
+			continue
+		}
+		seen[made.ID] = true
+		app, err := r.c.App(ctx, made.ID)
+		if err == nil && !app.Published {
+			err = r.c.DeleteApp(ctx, app.ID)
+		}
+		if err != nil && !qrs.IsNotFound(err) {
+			r.out.notes = append(r.out.notes, fmt.Sprintf("site %s: could not delete the unpublished app %s %s: %v; delete it in the QMC", r.t.Site, made.ID, q(made.Name), err))
+		}
 	}
 }
 

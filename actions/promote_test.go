@@ -314,3 +314,42 @@ func TestPromoteNameThatTriesToBreakFilters(t *testing.T) {
 		t.Errorf("apps %+v, want the same-named app %s replaced", got, old.ID)
 	}
 }
+
+func TestPromoteFailedPublishLeavesNoCopy(t *testing.T) {
+	// On prod (duplicate, two streams) the helper is published to the first
+	// stream, then the server-side copy for the second fails to publish: the
+	// step fails and the unpublished copy must not stay behind.
+	sim, d := testSites(t, "dev", "prod")
+	prod := sim.Site("prod")
+	prod.SetFaults(qrssim.Faults{ErrorPaths: []string{"/qrs/app/*/publish"}, ErrorSkip: 1, ErrorStatus: 400})
+	a, in := promoteIn(t, d, sim, "Sales Pipeline", []engine.Target{{Site: "prod", Mode: "duplicate"}}, "Sales", "Everyone")
+	before := len(prod.Apps())
+	if _, err := a.Run(context.Background(), in); err == nil || !strings.Contains(err.Error(), "publishing to stream") {
+		t.Fatalf("err = %v, want the publish failure", err)
+	}
+	if n := countWrites(prod, "POST", "/copy"); n != 1 {
+		t.Fatalf("%d copies, want 1 (the failure must come from the copy's publish)", n)
+	}
+	if h := helperApps(prod); len(h) != 0 {
+		t.Errorf("apps left under a temporary name: %v", h)
+	}
+	if n := len(prod.Apps()); n != before+1 {
+		t.Errorf("%d apps on prod, want %d (only the one published)", n, before+1)
+	}
+
+	// The retry finishes the job: one app in each stream, nothing more.
+	prod.SetFaults(qrssim.Faults{})
+	res, err := a.Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appsOf(t, res); len(got) != 2 {
+		t.Errorf("apps %+v", got)
+	}
+	if n := len(prod.Apps()); n != before+2 {
+		t.Errorf("%d apps on prod after the retry, want %d", n, before+2)
+	}
+	if h := helperApps(prod); len(h) != 0 {
+		t.Errorf("apps left under a temporary name after the retry: %v", h)
+	}
+}
