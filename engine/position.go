@@ -139,12 +139,30 @@ func (s *source) scalar(n *yaml.Node) []pos {
 			}
 		}
 	}
+	// escape is the source length of the double-quoted escape at the
+	// cursor (\t, \x41, \u00e9…), 0 if there is none.
+	escape := func() int {
+		if n.Style != yaml.DoubleQuotedStyle || at() != '\\' || line >= len(s.lines) || col+1 >= len(s.lines[line]) {
+			return 0
+		}
+		switch s.lines[line][col+1] {
+		case 'x':
+			return 4
+		case 'u':
+			return 6
+		case 'U':
+			return 10
+		}
+		return 2
+	}
 	value := []rune(n.Value)
 	out := make([]pos, 0, len(value)+1)
 	for _, v := range value {
 		if v == ' ' || v == '\n' || v == '\t' {
 			out = append(out, pos{line + 1, col + 1})
-			if r := at(); r == ' ' || r == '\t' || r == '\n' {
+			if k := escape(); k > 0 {
+				advance(k) // white space written as \t, \n, \x20…
+			} else if r := at(); r == ' ' || r == '\t' || r == '\n' {
 				advance(1)
 			}
 			continue
@@ -155,21 +173,8 @@ func (s *source) scalar(n *yaml.Node) []pos {
 		switch {
 		case n.Style == yaml.SingleQuotedStyle && r == '\'':
 			advance(2) // '' is one quote
-		case n.Style == yaml.DoubleQuotedStyle && r == '\\':
-			next := rune(0)
-			if line < len(s.lines) && col+1 < len(s.lines[line]) {
-				next = s.lines[line][col+1]
-			}
-			switch next {
-			case 'x':
-				advance(4)
-			case 'u':
-				advance(6)
-			case 'U':
-				advance(10)
-			default:
-				advance(2)
-			}
+		case escape() > 0:
+			advance(escape())
 		case r == v:
 			advance(1)
 		default:
