@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"text/template"
-	"time"
 
 	"github.com/qs-promoter/qs-promoter/engine"
 )
@@ -202,20 +201,13 @@ func (a *email) Run(ctx context.Context, in *engine.StepInput) (engine.Result, e
 	if a.d.Mail == nil {
 		return engine.Result{}, errors.New("e-mail is not configured: add smtp (host, from, username, password_env) to the configuration")
 	}
-	r := a.d.Retry.orDefault()
-	wait := r.Initial
-	for attempt := 1; ; attempt++ {
-		err = a.d.Mail.Send(ctx, msg)
-		if err == nil || !transientSMTP(err) || attempt >= r.Attempts || ctx.Err() != nil {
-			break
+	_, err = retryIf(ctx, a.d.Retry, transientSMTP, func(ctx context.Context) (struct{}, error) {
+		err := a.d.Mail.Send(ctx, msg)
+		if err != nil && transientSMTP(err) {
+			in.Log.Warn("email: transient failure", "err", err)
 		}
-		in.Log.Warn("email: transient failure, retrying", "err", err, "attempt", attempt)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, r.Max)
-	}
+		return struct{}{}, err
+	})
 	if err != nil {
 		return engine.Result{}, err
 	}

@@ -30,11 +30,16 @@ func (r Retry) orDefault() Retry {
 // or ctx ends. Only reads and idempotent writes go through it directly;
 // creations use createOnce so that a retry cannot create twice.
 func try[T any](ctx context.Context, r Retry, f func(context.Context) (T, error)) (T, error) {
+	return retryIf(ctx, r, qrs.IsRetryable, f)
+}
+
+// retryIf is try for failures that transient tells apart (SMTP replies, …).
+func retryIf[T any](ctx context.Context, r Retry, transient func(error) bool, f func(context.Context) (T, error)) (T, error) {
 	r = r.orDefault()
 	wait := r.Initial
 	for attempt := 1; ; attempt++ {
 		v, err := f(ctx)
-		if err == nil || !qrs.IsRetryable(err) || attempt >= r.Attempts {
+		if err == nil || !transient(err) || attempt >= r.Attempts || ctx.Err() != nil {
 			return v, err
 		}
 		select {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/qs-promoter/qs-promoter/engine"
 	"github.com/qs-promoter/qs-promoter/qrs"
@@ -46,23 +45,12 @@ func tempName(in *engine.StepInput, part string) string {
 // looks for an app of that name (made by an attempt whose answer was lost),
 // and transient failures are retried within the budget r.
 func createOnce(ctx context.Context, c *qrs.Client, r Retry, name string, create func(context.Context) (*qrs.App, error)) (*qrs.App, error) {
-	r = r.orDefault()
-	wait := r.Initial
-	for attempt := 1; ; attempt++ {
+	return try(ctx, r, func(ctx context.Context) (*qrs.App, error) {
 		if app, err := findTempApp(ctx, c, name); err != nil || app != nil {
 			return app, err
 		}
-		app, err := create(ctx)
-		if err == nil || !qrs.IsRetryable(err) || attempt >= r.Attempts {
-			return app, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, r.Max)
-	}
+		return create(ctx)
+	})
 }
 
 // findTempApp returns the app with exactly this name, nil when there is none.
