@@ -51,6 +51,12 @@ func TestUnpublishCopiesVerifiesThenDeletes(t *testing.T) {
 	if n := len(dev.Apps()); n != count {
 		t.Errorf("%d apps after unpublish and a retry, want %d", n, count)
 	}
+	// A crash after the delete but before the journal noted it: the source
+	// is gone (404), which the journal's "deleting" makes a success.
+	delete(in.Journal.(*memJournal).m, "deleted")
+	if res2, err := a.Run(context.Background(), in); err != nil || res2.Values["app_id"] != cp.ID {
+		t.Fatalf("retry after the delete: %v, %v", res2.Values, err)
+	}
 	if !a.Spec().Destructive {
 		t.Error("unpublish must be destructive")
 	}
