@@ -63,19 +63,88 @@ func sortErrors(errs []error) {
 var yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // yamlSyntaxError positions one of yaml.v3's syntax errors (which carry a
-// line but no column).
-func yamlSyntaxError(fileName string, err error) error {
+// line but no column). Two mistakes admins make often get their own
+// message at their own position, as yaml.v3 reports both far from where
+// they are: a tab in the indentation, and a value that starts with a quote
+// but goes on after the closing one (when: "x" in app.tags).
+func yamlSyntaxError(fileName string, data []byte, err error) error {
 	msg := err.Error()
-	if m := yamlLineError.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
+	m := yamlLineError.FindStringSubmatch(msg)
+	if m == nil {
+		return &PositionError{File: fileName, Line: 1, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+	}
+	line, _ := strconv.Atoi(m[1])
+	lines := strings.Split(string(data), "\n")
+	from := max(line-2, 0)
+	if strings.Contains(m[2], "tab character") || strings.Contains(m[2], "cannot start any token") {
+		for i := from; i < len(lines); i++ {
+			indent := lines[i][:len(lines[i])-len(strings.TrimLeft(lines[i], " \t"))]
+			if j := strings.IndexByte(indent, '\t'); j >= 0 {
+				return &PositionError{File: fileName, Line: i + 1, Col: j + 1, Msg: "YAML syntax: a tab in the indentation; indent with spaces only"}
+			}
+		}
+	}
+	if strings.HasPrefix(m[2], "did not find expected") || strings.HasPrefix(m[2], "could not find expected") {
+		for i := from; i < len(lines); i++ {
+			if col, value, ok := quotedThenText(lines[i]); ok {
+				whole := "write it on the next lines after >"
+				switch {
+				case !strings.Contains(value, "'"):
+					whole = fmt.Sprintf("quote it whole ('%s'), or %s", value, whole)
+				case !strings.Contains(value, `"`):
+					whole = fmt.Sprintf("quote it whole (\"%s\"), or %s", value, whole)
+				}
+				return &PositionError{File: fileName, Line: i + 1, Col: col, Msg: "YAML syntax: this value starts with a quote, so it must end with one: " + whole}
+			}
+		}
 		if strings.HasPrefix(m[2], "did not find expected") {
 			// yaml.v3 reports a parser error at the 0-based line where the
 			// unfinished list or mapping starts.
 			return &PositionError{File: fileName, Line: line + 1, Msg: "YAML syntax: " + m[2] + " (in the list or mapping that starts on this line)"}
 		}
-		return &PositionError{File: fileName, Line: line, Msg: "YAML syntax: " + m[2]}
 	}
-	return &PositionError{File: fileName, Line: 1, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+	return &PositionError{File: fileName, Line: line, Msg: "YAML syntax: " + m[2]}
+}
+
+var quotedValueRe = regexp.MustCompile(`^\s*(?:-\s+)?[A-Za-z_][\w.-]*:\s+(["'])`)
+
+// quotedThenText finds `key: "…" more` on a line: a quoted scalar followed
+// by text, which YAML rejects. It returns the 1-based column of the text
+// after the closing quote, and the value as written after the key.
+func quotedThenText(line string) (int, string, bool) {
+	line = strings.TrimRight(line, "\r")
+	m := quotedValueRe.FindStringSubmatchIndex(line)
+	if m == nil {
+		return 0, "", false
+	}
+	start, q := m[2], line[m[2]]
+	end := -1
+	for i := start + 1; i < len(line); i++ {
+		if q == '"' && line[i] == '\\' {
+			i++
+			continue
+		}
+		if line[i] == q {
+			if q == '\'' && i+1 < len(line) && line[i+1] == '\'' {
+				i++ // '' is one quote
+				continue
+			}
+			end = i
+			break
+		}
+	}
+	if end < 0 {
+		return 0, "", false
+	}
+	rest := strings.TrimLeft(line[end+1:], " \t")
+	if rest == "" || strings.ContainsRune(",]}#", rune(rest[0])) {
+		return 0, "", false
+	}
+	value := strings.TrimSpace(line[start:])
+	if i := strings.Index(value, " #"); i >= 0 {
+		value = strings.TrimSpace(value[:i])
+	}
+	return utf8.RuneCountInString(line[:len(line)-len(rest)]) + 1, value, true
 }
 
 // source maps offsets inside a YAML scalar's value back to the file, so
