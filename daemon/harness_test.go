@@ -23,7 +23,7 @@ import (
 // harness runs the daemon in-process against simulated dev (watched) and
 // test sites, over real TLS sockets and real HTTP callbacks.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	sim      *qrssim.Sim
 	dev      *qrssim.Site
 	test     *qrssim.Site
@@ -42,7 +42,7 @@ type harness struct {
 
 const humanUser = "UserDirectory=CORP;UserId=sales_manager"
 
-func newHarness(t *testing.T, simOpts ...func(*qrssim.SiteOptions)) *harness {
+func newHarness(t testing.TB, simOpts ...func(*qrssim.SiteOptions)) *harness {
 	t.Helper()
 	devOpts := qrssim.SiteOptions{Alias: "dev", Seed: qrssim.DefaultSeed("dev")}
 	for _, f := range simOpts {
@@ -63,7 +63,7 @@ func newHarness(t *testing.T, simOpts ...func(*qrssim.SiteOptions)) *harness {
 	return h
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func copyDir(t *testing.T, from, to string) {
+func copyDir(t testing.TB, from, to string) {
 	t.Helper()
 	if err := os.MkdirAll(to, 0o755); err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func (h *harness) stop() {
 }
 
 // testWriter sends logs to t.Log, and nowhere once the test is over.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	defer func() { _ = recover() }() // a log line after the test ended
@@ -172,7 +172,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
@@ -229,7 +229,7 @@ func (h *harness) settle(quiet time.Duration) {
 }
 
 // appByName finds a dev app by name.
-func appByName(t *testing.T, s *qrssim.Site, name string) qrs.App {
+func appByName(t testing.TB, s *qrssim.Site, name string) qrs.App {
 	t.Helper()
 	for _, a := range s.Apps() {
 		if a.Name == name {
@@ -305,3 +305,5 @@ func appsNamed(s *qrssim.Site, name, stream string) []qrs.App {
 }
 
 var _ = store.Notification{}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
