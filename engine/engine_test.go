@@ -158,7 +158,7 @@ func TestReadEventErrors(t *testing.T) {
 	tests := map[string]string{
 		`{"site": "dev", "app": {"id": "x"}, "apps": 1}`: `unknown key "apps" in the event; did you mean "app"?`,
 		`{"site": "dev"}`: `the event has no "app"`,
-		"{\"site\": \"dev\",\n \"app\": {\"id\": 1}}": "app.id holds a JSON number, want string",
+		"{\"site\": \"dev\",\n \"app\": {\"id\": 1}}": "app.id holds a JSON number, want a string",
 		"{\"site\": \"dev\",\n \"app\": }":            "line 2, column 10: invalid character",
 		`{"app": {"id": "x"}, "kind": "sometimes"}`:   `kind "sometimes" is unknown`,
 	}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/qs-promoter/qs-promoter/qrs"
 )
@@ -75,11 +77,17 @@ func jsonError(data []byte, err error) error {
 	var off int64 = -1
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var pe *time.ParseError
 	switch {
+	case errors.As(err, &te) && te.Field == "":
+		return fmt.Errorf("the event is a JSON %s; want an object with site, receivedAt, notification, app, stream and owner", te.Value)
 	case errors.As(err, &te):
 		// The offset of a type error inside an entity with its own
 		// UnmarshalJSON (qrs.App) is relative to that entity: name the field.
-		return fmt.Errorf("%s holds a JSON %s, want %s", te.Field, te.Value, te.Type)
+		return fmt.Errorf("%s holds a JSON %s, want %s", te.Field, te.Value, jsonKind(te.Type))
+	case errors.As(err, &pe):
+		// The only time the event decodes itself (QRS's are strings).
+		return fmt.Errorf("receivedAt: want an RFC 3339 time like 2026-11-27T09:30:05Z, got %q", pe.Value)
 	case errors.As(err, &se):
 		off = se.Offset
 	default:
@@ -89,6 +97,26 @@ func jsonError(data []byte, err error) error {
 	line := bytes.Count(before, []byte("\n")) + 1
 	col := int(off) - bytes.LastIndexByte(before, '\n')
 	return fmt.Errorf("line %d, column %d: %v", line, col, err)
+}
+
+// jsonKind names a Go type in JSON's terms.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map, reflect.Pointer:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	}
+	return "a " + t.String()
 }
 
 // NewFacts builds the facts policies see from a recorded event and the
