@@ -287,9 +287,28 @@ type friendlyType struct {
 var (
 	noFieldRe     = regexp.MustCompile(`^type (.+) has no field (\S+)$`)
 	unknownNameRe = regexp.MustCompile(`^unknown name (\S+)$`)
+	notBoolRe     = regexp.MustCompile(`^expected bool, but got (.+)$`)
 )
 
 func (f *friendlyNames) rewrite(msg string) string {
+	switch msg {
+	case `unexpected token Operator("=")`:
+		return `"=" assigns nothing here: compare with ==`
+	case "unexpected token EOF":
+		return "the expression ends too early: something is missing at its end"
+	}
+	if m := notBoolRe.FindStringSubmatch(msg); m != nil {
+		what := "a " + m[1]
+		switch {
+		case strings.HasPrefix(m[1], "int"), strings.HasPrefix(m[1], "float"):
+			what = "a number"
+		case strings.HasPrefix(m[1], "[]"):
+			what = "a list"
+		case strings.HasPrefix(m[1], "map"):
+			what = "a mapping"
+		}
+		return fmt.Sprintf(`a condition must be true or false, and this gives %s: compare it (app.name == "x") or use is_true(...)`, what)
+	}
 	if m := noFieldRe.FindStringSubmatch(msg); m != nil {
 		if t, ok := f.types[strings.TrimPrefix(m[1], "*")]; ok {
 			return fmt.Sprintf("%s has no %q%s (it has: %s)", t.name, m[2], suggest(m[2], t.fields), listOr(t.fields, "nothing"))

@@ -21,3 +21,19 @@ func TestExpressionPositionsThroughEscapes(t *testing.T) {
 		}
 	}
 }
+
+// expr's parser and checker messages that puzzle an admin are reworded.
+func TestFriendlyExpressionMessages(t *testing.T) {
+	tests := []struct{ when, want string }{
+		{`app.name = "x"`, `p.yaml:4:20: "=" assigns nothing here: compare with ==`},
+		{`app.name`, `p.yaml:4:11: a condition must be true or false, and this gives a string: compare it (app.name == "x") or use is_true(...)`},
+		{`app.published and`, `p.yaml:4:27: the expression ends too early: something is missing at its end`},
+	}
+	for _, tt := range tests {
+		src := "policies:\n  - name: p\n    on: updated\n    when: " + tt.when + "\n    steps: [{action: log, with: {message: x}}]\n"
+		_, err := LoadFiles(map[string][]byte{"p.yaml": []byte(src)}, testOpts)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("when: %s\n got %v\nwant %s", tt.when, err, tt.want)
+		}
+	}
+}
