@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/qs-promoter/qs-promoter/engine"
@@ -106,6 +108,7 @@ func (d *Daemon) pruneLoop(ctx context.Context) {
 		} else if n > 0 {
 			d.log.Info("pruned old executions", "count", n)
 		}
+		d.pruneEvents()
 		select {
 		case <-ctx.Done():
 			return
@@ -114,6 +117,24 @@ func (d *Daemon) pruneLoop(ctx context.Context) {
 	}
 }
 
-// retention is how long execution records and checkpoints are kept (the
-// audit log and the recorded events are rotated separately).
+// pruneEvents removes the recorded-event folders (one per day) older than
+// the retention.
+func (d *Daemon) pruneEvents() {
+	dir := filepath.Join(d.cfg.StateDir, "events")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	cut := d.now().Add(-retention).UTC().Format("2006-01-02")
+	for _, e := range entries {
+		if e.IsDir() && len(e.Name()) == len(cut) && e.Name() < cut {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				d.log.Warn("pruning old recorded events failed", "err", err)
+			}
+		}
+	}
+}
+
+// retention is how long execution records, checkpoints and recorded events
+// are kept (the audit log rotates by size).
 const retention = 30 * 24 * time.Hour

@@ -158,7 +158,7 @@ func (s *Store) open(ctx context.Context) error {
 	}
 
 	cfg := &river.Config{
-		Logger:               s.opts.Log.With("component", "river"),
+		Logger:               s.opts.Log,
 		MaxAttempts:          s.opts.MaxAttempts,
 		RescueStuckJobsAfter: s.opts.RescueAfter,
 		JobTimeout:           -1, // a promotion of a large app may take long; rescue handles lost jobs
