@@ -51,6 +51,9 @@ func TestDryRunRecordedEvent(t *testing.T) {
 		}
 	}
 	code, out, _ = runCmd(t, "dry-run", "--json", "--policies", examplePolicies, "--event", "../../testdata/events/published-to-review.json")
+	if !strings.Contains(out, `"kinds": [`) || !strings.Contains(out, `"received_at": "2026-`) {
+		t.Errorf("the event is not under its policy-language names:\n%s", out)
+	}
 	var rep struct {
 		DryRun   bool `json:"dry_run"`
 		Policies []struct {
