@@ -147,7 +147,12 @@ func (s *Store) open(ctx context.Context) error {
 		return err
 	}
 	// Jobs left "running" belong to a dead process (the folder lock proves
-	// it): make them available now instead of waiting for River's rescuer.
+	// it): make them available now instead of waiting for River's rescuer,
+	// unless they have used up their attempts: an execution that kills the
+	// daemon every time must not do so at every start.
+	if err := s.giveUpCrashLoops(ctx); err != nil {
+		return err
+	}
 	res, err := db.ExecContext(ctx, `UPDATE river_job SET state = 'available' WHERE state = 'running' AND kind = ?`,
 		evaluateArgs{}.Kind())
 	if err != nil {
@@ -179,6 +184,40 @@ func (s *Store) open(ctx context.Context) error {
 		return fmt.Errorf("queue client: %w", err)
 	}
 	s.river = rc
+	return nil
+}
+
+func (s *Store) giveUpCrashLoops(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, attempt, json_extract(args, '$.execution_id') FROM river_job
+		WHERE state = 'running' AND kind = ? AND attempt >= max_attempts`, evaluateArgs{}.Kind())
+	if err != nil {
+		return fmt.Errorf("resume interrupted executions: %w", err)
+	}
+	type lost struct {
+		id, attempt int64
+		exec        string
+	}
+	var dead []lost
+	for rows.Next() {
+		var l lost
+		if err := rows.Scan(&l.id, &l.attempt, &l.exec); err != nil {
+			rows.Close()
+			return fmt.Errorf("resume interrupted executions: %w", err)
+		}
+		dead = append(dead, l)
+	}
+	rows.Close()
+	for _, l := range dead {
+		msg := fmt.Sprintf("given up: interrupted on each of its %d attempts (the daemon stopped or crashed while running it)", l.attempt)
+		s.opts.Log.Error("execution given up", "execution_id", l.exec, "attempts", l.attempt)
+		if _, err := s.db.ExecContext(ctx, `UPDATE river_job SET state = 'discarded', finalized_at = datetime('now', 'subsec') WHERE id = ?`, l.id); err != nil {
+			return fmt.Errorf("give up execution %s: %w", l.exec, err)
+		}
+		if _, err := s.db.ExecContext(ctx, `UPDATE qsp_execution SET state = 'failed', error = ?, finished_at = ? WHERE id = ?`,
+			msg, formatTime(s.now()), l.exec); err != nil {
+			return fmt.Errorf("give up execution %s: %w", l.exec, err)
+		}
+	}
 	return nil
 }
 

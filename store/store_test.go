@@ -136,6 +136,13 @@ func TestReopenResumesInterruptedJobAndLocksFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	tok, _ := s.SiteToken(ctx, "dev")
+	// A second job that has used up its attempts is given up, not resumed.
+	if _, err := s.Record(ctx, []Notification{{Site: "dev", AppID: "loop", Change: change("loop")}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec(`UPDATE river_job SET state = 'running', attempt = max_attempts WHERE args ->> '$.app_id' = 'loop'`); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 
 	ran := make(chan Job, 1)
@@ -152,6 +159,15 @@ func TestReopenResumesInterruptedJobAndLocksFolder(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the interrupted job was not resumed at start")
+	}
+	select {
+	case job := <-ran:
+		t.Fatalf("ran %+v, want only the interrupted job with attempts left", job)
+	case <-time.After(300 * time.Millisecond):
+	}
+	var state string
+	if err := s2.db.QueryRow(`SELECT state FROM river_job WHERE args ->> '$.app_id' = 'loop'`).Scan(&state); err != nil || state != "discarded" {
+		t.Fatalf("crash-looping job: %q %v", state, err)
 	}
 	if tok2, _ := s2.SiteToken(ctx, "dev"); tok2 != tok {
 		t.Fatal("the site token must survive a restart")
