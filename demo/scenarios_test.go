@@ -27,6 +27,7 @@ func scenarioSeeds() map[string]*qrssim.Seed {
 // startScenario starts an environment; the narration is logged if the test fails.
 func startScenario(t *testing.T, vars map[string]any) (*Env, *Player) {
 	t.Helper()
+	t.Parallel() // most of a scenario is waiting for the daemon
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var narration bytes.Buffer
