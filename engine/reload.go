@@ -79,6 +79,12 @@ func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rs, err := Load(r.dir, r.opts)
+	if cur := r.current.Load(); err == nil && len(rs.Policies) == 0 && len(cur.Policies) > 0 {
+		// A folder emptied for a moment (a deploy copying files over, a
+		// file truncated before being written) would switch every policy
+		// off; that takes a restart, not a reload.
+		err = fmt.Errorf("the policy folder %s holds no policies now; keeping the %d in use (to run with none, restart)", r.dir, len(cur.Policies))
+	}
 	r.status.LastAttempt = r.now()
 	if err != nil {
 		r.status.OK = false

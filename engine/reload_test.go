@@ -121,3 +121,36 @@ func TestReloaderExplicitAndInitialFailure(t *testing.T) {
 		t.Fatalf("explicit reload: %v", err)
 	}
 }
+
+// A folder that holds no policies for a moment (files being copied over,
+// a file truncated before it is written) does not switch every policy off.
+func TestReloaderKeepsPoliciesWhenTheFolderEmpties(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(file, []byte(goodPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReloader(dir, testOpts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := r.Current()
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(); err == nil || !strings.Contains(err.Error(), "holds no policies now; keeping the 1 in use") || r.Current() != first || r.Status().OK {
+		t.Fatalf("truncated file: %v, status %+v", err, r.Status())
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(); err == nil || r.Current() != first {
+		t.Fatalf("emptied folder: %v", err)
+	}
+	if err := os.WriteFile(file, []byte(goodPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(); err != nil || !r.Status().OK {
+		t.Fatalf("reload after the files are back: %v", err)
+	}
+}
