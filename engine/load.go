@@ -233,7 +233,7 @@ func (l *loader) policy(n *yaml.Node) {
 			stepsNode = v
 		case "stop":
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
-				l.node(v, "stop: wants true or false")
+				l.node(v, "stop: wants true or false, not %q", v.Value)
 				return
 			}
 			_ = v.Decode(&p.Stop)
@@ -271,8 +271,10 @@ func (l *loader) policy(n *yaml.Node) {
 	}
 	if stepsNode == nil {
 		l.node(n, "the policy has no steps: (the actions to run when it matches)")
-	} else if stepsNode.Kind != yaml.SequenceNode || len(stepsNode.Content) == 0 {
+	} else if stepsNode.Kind != yaml.SequenceNode {
 		l.node(stepsNode, "steps: wants a list of steps (each item starting with \"- action:\")")
+	} else if len(stepsNode.Content) == 0 {
+		l.node(stepsNode, "steps: is empty; a policy needs at least one step (\"- action: …\")")
 	} else {
 		ids := map[string]*Step{}
 		var before []string

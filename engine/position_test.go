@@ -37,3 +37,18 @@ func TestFriendlyExpressionMessages(t *testing.T) {
 		}
 	}
 }
+
+// Policy-level mistakes say what was written and what is wanted.
+func TestPolicyShapeMessages(t *testing.T) {
+	tests := []struct{ rest, want string }{
+		{"    steps: []\n", `p.yaml:4:12: steps: is empty; a policy needs at least one step ("- action: …")`},
+		{"    steps: [{action: log, with: {message: x}}]\n    stop: yes\n", `p.yaml:5:11: stop: wants true or false, not "yes"`},
+	}
+	for _, tt := range tests {
+		src := "policies:\n  - name: p\n    on: updated\n" + tt.rest
+		_, err := LoadFiles(map[string][]byte{"p.yaml": []byte(src)}, testOpts)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%s\n got %v\nwant %s", tt.rest, err, tt.want)
+		}
+	}
+}
