@@ -234,12 +234,16 @@ type testLoader struct {
 	loader
 	dir      string
 	policies []string
+	steps    []string // "<policy>/<step id>"
 }
 
 func parseTestFile(name string, data []byte, opts LoadOptions, rs *Ruleset) ([]testCase, error) {
 	tl := &testLoader{loader: loader{problems: problems{file: name}, src: newSource(data), opts: opts}, dir: filepath.Dir(name)}
 	for _, p := range rs.Policies {
 		tl.policies = append(tl.policies, p.Name)
+		for _, s := range p.Steps {
+			tl.steps = append(tl.steps, p.Name+"/"+s.ID)
+		}
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -410,7 +414,7 @@ func (tl *testLoader) eventOverrides(n *yaml.Node, e *EventFacts) {
 	}
 	for _, k := range append([]string{e.Kind}, e.Kinds...) {
 		if k != "" && !contains(EventKinds, k) {
-			tl.node(n, "unknown event kind %q (known: %s)", k, strings.Join(EventKinds, ", "))
+			tl.node(n, "unknown event kind %q%s (known: %s)", k, suggest(k, EventKinds), strings.Join(EventKinds, ", "))
 			break
 		}
 	}
@@ -489,7 +493,7 @@ func (tl *testLoader) setFields(n *yaml.Node, v reflect.Value, what string) {
 		default:
 			ptr := reflect.New(field.Type())
 			if err := val.Decode(ptr.Interface()); err != nil {
-				tl.node(val, "%s.%s: %v", what, k.Value, strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n  "))
+				tl.node(val, "%s.%s wants %s, not %q", what, k.Value, jsonKind(field.Type()), val.Value)
 				continue
 			}
 			field.Set(ptr.Elem())
@@ -536,8 +540,10 @@ func (tl *testLoader) expect(n *yaml.Node) testExpect {
 			}
 		case "skipped":
 			e.skipped = list(v, key)
+			tl.checkSteps(v)
 		case "failed":
 			e.failed = list(v, key)
+			tl.checkSteps(v)
 		case "steps":
 			e.stepsGiven = true
 			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
@@ -564,10 +570,24 @@ func (tl *testLoader) checkPolicies(n *yaml.Node, names []string) {
 	}
 }
 
+// checkSteps reports "<policy>/<step id>" names that the rule set does not have.
+func (tl *testLoader) checkSteps(n *yaml.Node) {
+	items := n.Content
+	if n.Kind == yaml.ScalarNode {
+		items = []*yaml.Node{n}
+	}
+	for _, it := range items {
+		if it.Kind == yaml.ScalarNode && it.Tag != "!!null" && !contains(tl.steps, it.Value) {
+			tl.node(it, "no step is named %q%s", it.Value, suggest(it.Value, tl.steps))
+		}
+	}
+}
+
 func (tl *testLoader) stepExpect(n *yaml.Node) stepExpect {
 	s := stepExpect{line: n.Line}
 	if n.Kind == yaml.ScalarNode {
 		s.key = n.Value
+		tl.checkSteps(n)
 		return s
 	}
 	if n.Kind != yaml.MappingNode {
@@ -590,6 +610,8 @@ func (tl *testLoader) stepExpect(n *yaml.Node) stepExpect {
 	})
 	if !strings.Contains(s.key, "/") {
 		tl.node(n, "step: wants \"<policy>/<step id>\", got %q", s.key)
+	} else if !contains(tl.steps, s.key) {
+		tl.node(n, "no step is named %q%s", s.key, suggest(s.key, tl.steps))
 	}
 	return s
 }

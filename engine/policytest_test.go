@@ -75,6 +75,12 @@ func TestRunTestsFailures(t *testing.T) {
     expect:
       matched: [promote-aproved]
       stepz: []
+  - name: more typos
+    event: {kind: update}
+    app: {file_size: big}
+    expect:
+      steps: [promote-approved/promot]
+      skipped: [promote-approved/unpublsh]
 `)
 	_, err = RunTests(dir, testOpts, nil, &out)
 	for _, w := range []string{
@@ -82,6 +88,10 @@ func TestRunTestsFailures(t *testing.T) {
 		`approval_test.yaml:4:14: unknown configuration key "auto_unpublsh"; did you mean "auto_unpublish"?`,
 		`approval_test.yaml:6:16: no policy is named "promote-aproved"; did you mean "promote-approved"?`,
 		`approval_test.yaml:7:7: unknown key "stepz" in expect; did you mean "steps"?`,
+		`approval_test.yaml:9:12: unknown event kind "update"; did you mean "updated"? (known: created, updated, published, reloaded, deleted, reconciled, manual)`,
+		`approval_test.yaml:10:22: app.file_size wants a whole number, not "big"`,
+		`approval_test.yaml:12:15: no step is named "promote-approved/promot"; did you mean "promote-approved/promote"?`,
+		`approval_test.yaml:13:17: no step is named "promote-approved/unpublsh"; did you mean "promote-approved/unpublish"?`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q: %v", w, err)
