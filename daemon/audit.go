@@ -76,10 +76,14 @@ func (a *auditLog) write(line []byte) error {
 	}
 	n, err := a.f.Write(line)
 	a.size += int64(n)
-	if err != nil {
-		return fmt.Errorf("audit log: %w", err)
+	if err == nil {
+		err = a.f.Sync()
 	}
-	if err := a.f.Sync(); err != nil {
+	if err != nil {
+		// Reopen at the next write: the file may have been removed or its
+		// disk remounted.
+		_ = a.f.Close()
+		a.f = nil
 		return fmt.Errorf("audit log: %w", err)
 	}
 	return nil
