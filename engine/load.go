@@ -598,21 +598,14 @@ func (l *loader) param(ps Param, n *yaml.Node, sc *scope) *paramExpr {
 		return pe
 	}
 	switch ps.Kind {
-	case KindBool:
-		if n.Tag != "!!bool" {
-			l.node(n, "%s wants true or false, not %q", what, n.Value)
+	case KindBool, KindInt:
+		// Quoted text converts as a template's would ("true", "5").
+		v, err := convert(ps.Kind, n.Value, l.sh.sites)
+		if err != nil || (n.Tag != "!!str" && n.Tag != "!!bool" && n.Tag != "!!int") {
+			l.node(n, "%s wants %s, not %q", what, kindWord(ps.Kind), n.Value)
 			return pe
 		}
-		var b bool
-		_ = n.Decode(&b)
-		pe.literal = b
-	case KindInt:
-		var i int
-		if n.Tag != "!!int" || n.Decode(&i) != nil {
-			l.node(n, "%s wants a whole number, not %q", what, n.Value)
-			return pe
-		}
-		pe.literal = i
+		pe.literal = v
 	case KindString:
 		if strings.ContainsAny(n.Value, "\r\n") {
 			l.node(n, "%s is one line of text; it holds a line break", what)

@@ -52,3 +52,25 @@ func TestPolicyShapeMessages(t *testing.T) {
 		}
 	}
 }
+
+// A true/false or whole-number parameter written in quotes is what it says
+// ("true", "3"), as the same text from a template would be; other text is
+// an error that says what is wanted.
+func TestQuotedBoolAndIntLiterals(t *testing.T) {
+	rs := mustLoad(t, `
+policies:
+  - name: p
+    on: [updated]
+    steps:
+      - {action: tag, with: {name: x, remove: "true"}}
+      - {action: unpublish, with: {retries: "5"}}
+`)
+	p := rs.Policies[0].Steps
+	if p[0].params[1].literal != true || p[1].params[0].literal != 5 {
+		t.Errorf("literals %#v %#v", p[0].params[1].literal, p[1].params[0].literal)
+	}
+	_, err := LoadFiles(map[string][]byte{"p.yaml": []byte("policies:\n  - name: p\n    on: updated\n    steps: [{action: tag, with: {name: x, remove: 'yes'}}]\n")}, testOpts)
+	if want := `p.yaml:4:51: parameter "remove" wants true or false, not "yes"`; err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
+	}
+}
