@@ -29,6 +29,9 @@ func (a *addTag) Spec() engine.ActionSpec {
 }
 
 func (a *addTag) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if a.d.Offline {
+		return planTagOffline(in, "add-tag", true)
+	}
 	c, app, err := readEventApp(ctx, a.d, in)
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "add-tag: " + err.Error()}, err
@@ -45,6 +48,9 @@ func (a *addTag) Plan(ctx context.Context, in *engine.StepInput) (engine.Result,
 }
 
 func (a *addTag) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if err := a.d.online(); err != nil {
+		return engine.Result{}, err
+	}
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{}, err
@@ -82,6 +88,25 @@ func (a *addTag) Run(ctx context.Context, in *engine.StepInput) (engine.Result, 
 	return engine.Result{Status: engine.StatusDone,
 		Summary: fmt.Sprintf("tagged app %s %s on site %s with %s", short(app.ID), q(app.Name), c.Alias(), q(name)),
 		Values:  map[string]any{"tag_id": tag.ID}}, nil
+}
+
+// planTagOffline plans add-tag (add) or remove-tag from the tags the event recorded.
+func planTagOffline(in *engine.StepInput, action string, add bool) (engine.Result, error) {
+	site, err := eventApp(in)
+	if err != nil {
+		return engine.Result{Status: engine.StatusFailed, Summary: action + ": " + err.Error()}, err
+	}
+	app, tag := in.Facts.App, in.Params.String("tag")
+	has := hasTag(app.Tags, tag)
+	switch {
+	case add && has:
+		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("would do nothing: app %s %s already has tag %s", short(app.ID), q(app.Name), q(tag))}, nil
+	case add:
+		return engine.Result{Status: engine.StatusPlanned, Summary: fmt.Sprintf("would tag app %s %s on site %s with %s (creating the tag if the site has none)", short(app.ID), q(app.Name), site, q(tag))}, nil
+	case !has:
+		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("would do nothing: app %s %s has no tag %s", short(app.ID), q(app.Name), q(tag))}, nil
+	}
+	return engine.Result{Status: engine.StatusPlanned, Summary: fmt.Sprintf("would remove tag %s from app %s %s on site %s", q(tag), short(app.ID), q(app.Name), site)}, nil
 }
 
 // findTag returns the tag with this name (case-insensitive), nil when none.

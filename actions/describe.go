@@ -56,10 +56,13 @@ func (a *describe) apps(in *engine.StepInput) ([]PromotedApp, error) {
 	}
 	var out []PromotedApp
 	for _, p := range list {
-		if p.AppID == "" {
-			continue // a planned publish has no app yet
+		if p.AppID == "" && !a.d.Offline {
+			continue // a planned publish has no app yet; offline, no entry has one
 		}
 		if p.Site == "" {
+			if p.AppID == "" {
+				return nil, fmt.Errorf("apps: entry for %s has no site", q(p.Name))
+			}
 			return nil, fmt.Errorf("apps: entry for app %s has no site", p.AppID)
 		}
 		out = append(out, p)
@@ -75,6 +78,10 @@ func (a *describe) Plan(ctx context.Context, in *engine.StepInput) (engine.Resul
 	res := engine.Result{Status: engine.StatusPlanned,
 		Summary: fmt.Sprintf("would set the description of %s to %q", plural(len(list), "app"), a.text(in))}
 	for _, p := range list {
+		if p.AppID == "" {
+			res.Details = append(res.Details, fmt.Sprintf("would describe %s in stream %s on site %s", q(p.Name), q(p.Stream), p.Site))
+			continue
+		}
 		res.Details = append(res.Details, fmt.Sprintf("would describe app %s %s on site %s", short(p.AppID), q(p.Name), p.Site))
 	}
 	return res, nil
@@ -82,6 +89,9 @@ func (a *describe) Plan(ctx context.Context, in *engine.StepInput) (engine.Resul
 
 // Run updates every app it can; it fails when any could not be updated.
 func (a *describe) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if err := a.d.online(); err != nil {
+		return engine.Result{}, err
+	}
 	list, err := a.apps(in)
 	if err != nil {
 		return engine.Result{}, err

@@ -36,7 +36,10 @@ func copyName(in *engine.StepInput) string {
 }
 
 func (a *duplicateToOwner) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	c, err := a.d.source(in)
+	site, err := eventApp(in)
+	if err == nil && !a.d.Offline {
+		_, err = a.d.source(in)
+	}
 	if err == nil && in.Facts.App.Owner.ID == "" {
 		err = errors.New("the app's owner is unknown")
 	}
@@ -44,11 +47,14 @@ func (a *duplicateToOwner) Plan(ctx context.Context, in *engine.StepInput) (engi
 		return engine.Result{Status: engine.StatusFailed, Summary: "duplicate-to-owner: " + err.Error()}, err
 	}
 	return engine.Result{Status: engine.StatusPlanned,
-		Summary: fmt.Sprintf("would copy app %s %s on site %s as %s owned by %s", short(in.Facts.App.ID), q(in.Facts.App.Name), c.Alias(), q(copyName(in)), in.Facts.App.Owner.Account),
+		Summary: fmt.Sprintf("would copy app %s %s on site %s as %s owned by %s", short(in.Facts.App.ID), q(in.Facts.App.Name), site, q(copyName(in)), in.Facts.App.Owner.Account),
 		Values:  map[string]any{"app_id": ""}}, nil
 }
 
 func (a *duplicateToOwner) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if err := a.d.online(); err != nil {
+		return engine.Result{}, err
+	}
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{}, err

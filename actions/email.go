@@ -170,7 +170,7 @@ func (a *email) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, 
 	res := engine.Result{Status: engine.StatusPlanned,
 		Summary: fmt.Sprintf("would e-mail %s to %s", q(msg.Subject), addrList(to, cc)),
 		Values:  map[string]any{"recipients": addrStrings(to, cc), "subject": msg.Subject}}
-	if a.d.Mail == nil {
+	if a.d.Mail == nil && !a.d.Offline {
 		res.Details = append(res.Details, "e-mail is not configured: the step would fail")
 	}
 	return res, nil
@@ -180,6 +180,9 @@ func (a *email) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, 
 // message went out does not send it again. (A crash between the server
 // accepting it and the journal noting it sends it twice: at least once.)
 func (a *email) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if err := a.d.online(); err != nil {
+		return engine.Result{}, err
+	}
 	msg, err := a.message(in)
 	if err != nil {
 		return engine.Result{}, err

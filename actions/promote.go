@@ -83,7 +83,13 @@ type siteOutcome struct {
 }
 
 func (a *promote) job(in *engine.StepInput) (*promoteJob, error) {
-	src, err := a.d.source(in)
+	var src *qrs.Client // offline: none, nothing is read
+	var err error
+	if a.d.Offline {
+		_, err = eventApp(in)
+	} else {
+		src, err = a.d.source(in)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -174,6 +180,9 @@ func (a *promote) Plan(ctx context.Context, in *engine.StepInput) (engine.Result
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "promote: " + err.Error()}, err
 	}
+	if a.d.Offline {
+		return j.planOffline(), nil
+	}
 	outs := make([]siteOutcome, len(j.targets))
 	for i, t := range j.targets {
 		outs[i] = j.planSite(ctx, t)
@@ -211,6 +220,56 @@ func (j *promoteJob) planSite(ctx context.Context, t engine.Target) (out siteOut
 	return out
 }
 
+// planOffline says what would be promoted where without asking any site:
+// which streams exist and which apps would be replaced is unknown, so apps
+// holds one entry per target and stream, with the mode as its action and no
+// app_id, for later steps (describe, the results e-mail) to plan with.
+func (j *promoteJob) planOffline() engine.Result {
+	apps := []PromotedApp{}
+	failures := []SiteFailure{}
+	var parts, details []string
+	streams := make([]string, len(j.streams))
+	for i, s := range j.streams {
+		streams[i] = oneLine(s)
+	}
+	for _, t := range j.targets {
+		// With a known set of sites (a configuration), an unknown one is
+		// reported as the live plan would.
+		if j.d.Sites != nil && j.d.Sites[t.Site] == nil {
+			_, err := j.d.site(t.Site)
+			failures = append(failures, SiteFailure{Site: t.Site, Error: err.Error()})
+			details = append(details, fmt.Sprintf("site %s failed: %v", t.Site, err))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("to site %s (%s) into streams %s", t.Site, t.Mode, strings.Join(streams, ", ")))
+		for _, s := range j.streams {
+			apps = append(apps, PromotedApp{Site: t.Site, Stream: s, Action: t.Mode, Name: j.name})
+			if t.Mode == engine.ModeOverwrite {
+				details = append(details, fmt.Sprintf("would replace the published apps named %s in stream %s on site %s (or publish it there if there is none)", q(j.name), q(s), t.Site))
+			} else {
+				details = append(details, fmt.Sprintf("would publish %s to stream %s on site %s (new app)", q(j.name), q(s), t.Site))
+			}
+		}
+	}
+	summary := fmt.Sprintf("would promote %s %s", q(j.name), strings.Join(parts, "; "))
+	if len(parts) == 0 {
+		summary = fmt.Sprintf("would promote %s to no site", q(j.name))
+	}
+	summary += " (sites not contacted: use dry-run --live for the exact apps)"
+	if len(failures) > 0 {
+		names := make([]string, len(failures))
+		for i, f := range failures {
+			names[i] = f.Site
+		}
+		summary += "; failed on " + strings.Join(names, ", ")
+	}
+	return engine.Result{Status: engine.StatusPlanned, Summary: summary, Details: details, Values: map[string]any{
+		"apps":              asValue(apps),
+		"streams_not_found": asValue(map[string][]string{}),
+		"failures":          asValue(failures),
+	}}
+}
+
 func (j *promoteJob) entry(c *qrs.Client, s qrs.Stream, appID, action string) PromotedApp {
 	e := PromotedApp{Site: c.Alias(), Host: c.Host(), Stream: s.Name, StreamID: s.ID, AppID: appID, Action: action, Name: j.name}
 	if appID != "" {
@@ -223,6 +282,9 @@ func (j *promoteJob) entry(c *qrs.Client, s qrs.Stream, appID, action string) Pr
 // stop the others; the step fails when any site failed, with the Values of
 // what was done.
 func (a *promote) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if err := a.d.online(); err != nil {
+		return engine.Result{}, err
+	}
 	j, err := a.job(in)
 	if err != nil {
 		return engine.Result{}, err

@@ -27,6 +27,10 @@ type Deps struct {
 	TempDir string
 	// Retry bounds the retries of transient QRS failures (zero: DefaultRetry).
 	Retry Retry
+	// Offline: plans from a recorded event: no site, mail server or bucket
+	// is contacted or required; plans say what would be done in general
+	// terms. Run refuses to run.
+	Offline bool
 }
 
 type factory func(Deps) engine.Action

@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/qs-promoter/qs-promoter/engine"
@@ -46,6 +47,9 @@ func strip(cps []qrs.CustomPropertyValue, names []string) (kept []qrs.CustomProp
 }
 
 func (a *removeProperties) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if a.d.Offline {
+		return a.planOffline(in)
+	}
 	c, app, err := readEventApp(ctx, a.d, in)
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "remove-custom-properties: " + err.Error()}, err
@@ -58,7 +62,36 @@ func (a *removeProperties) Plan(ctx context.Context, in *engine.StepInput) (engi
 		Summary: fmt.Sprintf("would remove %s from app %s %s on site %s", quoteAll(removed), short(app.ID), q(app.Name), c.Alias())}, nil
 }
 
+// planOffline plans from the custom properties the event recorded.
+func (a *removeProperties) planOffline(in *engine.StepInput) (engine.Result, error) {
+	site, err := eventApp(in)
+	if err != nil {
+		return engine.Result{Status: engine.StatusFailed, Summary: "remove-custom-properties: " + err.Error()}, err
+	}
+	app := in.Facts.App
+	var cps []qrs.CustomPropertyValue
+	names := make([]string, 0, len(app.Properties))
+	for n := range app.Properties {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		for _, v := range app.Properties[n] {
+			cps = append(cps, qrs.CustomPropertyValue{Value: v, Definition: qrs.CustomPropertyDefinitionCondensed{Name: n}})
+		}
+	}
+	_, removed := strip(cps, in.Params.Strings("names"))
+	if len(removed) == 0 {
+		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("would do nothing: app %s %s has none of those properties", short(app.ID), q(app.Name))}, nil
+	}
+	return engine.Result{Status: engine.StatusPlanned,
+		Summary: fmt.Sprintf("would remove %s from app %s %s on site %s", quoteAll(removed), short(app.ID), q(app.Name), site)}, nil
+}
+
 func (a *removeProperties) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if err := a.d.online(); err != nil {
+		return engine.Result{}, err
+	}
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{}, err

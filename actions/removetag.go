@@ -27,6 +27,9 @@ func (a *removeTag) Spec() engine.ActionSpec {
 }
 
 func (a *removeTag) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if a.d.Offline {
+		return planTagOffline(in, "remove-tag", false)
+	}
 	c, app, err := readEventApp(ctx, a.d, in)
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "remove-tag: " + err.Error()}, err
@@ -39,6 +42,9 @@ func (a *removeTag) Plan(ctx context.Context, in *engine.StepInput) (engine.Resu
 }
 
 func (a *removeTag) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if err := a.d.online(); err != nil {
+		return engine.Result{}, err
+	}
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{}, err

@@ -30,7 +30,30 @@ func (a *s3Version) key(in *engine.StepInput) string {
 	if k := in.Params.String("key"); k != "" {
 		return k
 	}
-	return a.d.S3.Prefix() + in.Facts.App.Name + "-Template.qvf"
+	prefix := ""
+	if a.d.S3 != nil { // offline without a bucket: the prefix is the configuration's
+		prefix = a.d.S3.Prefix()
+	}
+	return prefix + in.Facts.App.Name + "-Template.qvf"
+}
+
+// planOffline names the object without asking the bucket whether it keeps versions.
+func (a *s3Version) planOffline(in *engine.StepInput) (engine.Result, error) {
+	if _, err := eventApp(in); err != nil {
+		return engine.Result{Status: engine.StatusFailed, Summary: "s3-version: " + err.Error()}, err
+	}
+	bucket, shown := "", "(configured bucket)"
+	if a.d.S3 != nil {
+		bucket, shown = a.d.S3.Bucket(), a.d.S3.Bucket()
+	}
+	key := a.key(in)
+	res := engine.Result{Status: engine.StatusPlanned,
+		Summary: fmt.Sprintf("would version %s (exported without data from site %s) as s3://%s/%s", q(in.Facts.App.Name), in.Facts.Event.Site, shown, oneLine(key)),
+		Values:  map[string]any{"version_id": "", "key": key, "bucket": bucket}}
+	if a.d.S3 == nil && in.Params.String("key") == "" {
+		res.Details = append(res.Details, "the key starts with the configured prefix, if any")
+	}
+	return res, nil
 }
 
 func (a *s3Version) check(in *engine.StepInput) error {
@@ -42,6 +65,9 @@ func (a *s3Version) check(in *engine.StepInput) error {
 }
 
 func (a *s3Version) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if a.d.Offline {
+		return a.planOffline(in)
+	}
 	if err := a.check(in); err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "s3-version: " + err.Error()}, err
 	}
@@ -59,6 +85,9 @@ func (a *s3Version) Plan(ctx context.Context, in *engine.StepInput) (engine.Resu
 // Run uploads one version per execution: a retry after success returns the
 // version recorded in the journal.
 func (a *s3Version) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if err := a.d.online(); err != nil {
+		return engine.Result{}, err
+	}
 	if err := a.check(in); err != nil {
 		return engine.Result{}, err
 	}

@@ -59,6 +59,15 @@ func (a *setProperty) definition(ctx context.Context, c *qrs.Client, name string
 }
 
 func (a *setProperty) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if a.d.Offline {
+		site, err := eventApp(in)
+		if err != nil {
+			return engine.Result{Status: engine.StatusFailed, Summary: "set-custom-property: " + err.Error()}, err
+		}
+		return engine.Result{Status: engine.StatusPlanned,
+			Summary: fmt.Sprintf("would set %s of app %s %s on site %s to %s (the property's definition is checked on the site)",
+				q(in.Params.String("name")), short(in.Facts.App.ID), q(in.Facts.App.Name), site, quoteAll(in.Params.Strings("values")))}, nil
+	}
 	c, app, err := readEventApp(ctx, a.d, in)
 	if err == nil {
 		_, err = a.definition(ctx, c, in.Params.String("name"), in.Params.Strings("values"))
@@ -71,6 +80,9 @@ func (a *setProperty) Plan(ctx context.Context, in *engine.StepInput) (engine.Re
 }
 
 func (a *setProperty) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if err := a.d.online(); err != nil {
+		return engine.Result{}, err
+	}
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{}, err

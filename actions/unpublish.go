@@ -30,6 +30,9 @@ func (a *unpublish) Spec() engine.ActionSpec {
 }
 
 func (a *unpublish) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if a.d.Offline {
+		return a.planOffline(in)
+	}
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "unpublish: " + err.Error()}, err
@@ -47,6 +50,23 @@ func (a *unpublish) Plan(ctx context.Context, in *engine.StepInput) (engine.Resu
 		Values: map[string]any{"app_id": "", "deleted_app_id": app.ID}}, nil
 }
 
+// planOffline plans from the facts: whether the app is published, and in
+// which stream, is what the event recorded.
+func (a *unpublish) planOffline(in *engine.StepInput) (engine.Result, error) {
+	site, err := eventApp(in)
+	if err != nil {
+		return engine.Result{Status: engine.StatusFailed, Summary: "unpublish: " + err.Error()}, err
+	}
+	app := in.Facts.App
+	if !app.Published {
+		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("would do nothing: app %s %s is not published", short(app.ID), q(app.Name))}, nil
+	}
+	return engine.Result{Status: engine.StatusPlanned,
+		Summary: fmt.Sprintf("would copy app %s %s to %s, verify the copy, then delete the published app from stream %s on site %s",
+			short(app.ID), q(app.Name), app.Owner.Account, q(app.Stream.Name), site),
+		Values: map[string]any{"app_id": "", "deleted_app_id": app.ID}}, nil
+}
+
 func streamName(app *qrs.App) string {
 	if app.Stream == nil {
 		return ""
@@ -55,6 +75,9 @@ func streamName(app *qrs.App) string {
 }
 
 func (a *unpublish) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	if err := a.d.online(); err != nil {
+		return engine.Result{}, err
+	}
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{}, err

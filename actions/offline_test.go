@@ -1,0 +1,133 @@
+package actions
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/qrs"
+)
+
+// Offline plans get a Deps with no site, mailer or bucket: anything that
+// tried to contact one would fail or panic, so these tests also show that
+// no network is needed.
+
+const offlineName = `'Sales "Q1" {{ app.id }} <b>'`
+
+func promoteParams() engine.Params {
+	return engine.Params{
+		"targets": []engine.Target{{Site: "test", Mode: "Overwrite"}, {Site: "prod", Mode: "duplicate"}},
+		"streams": []string{"Everyone", "Sales"},
+	}
+}
+
+// offlinePromote plans the promotion of testFacts' app offline.
+func offlinePromote(t *testing.T, acts map[string]engine.Action) engine.Result {
+	t.Helper()
+	a := acts["promote"]
+	res, err := a.Plan(context.Background(), stepIn(t, a, promoteParams()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestOfflinePlans(t *testing.T) {
+	acts := New(Deps{Offline: true})
+	promoted := offlinePromote(t, acts)
+	cases := []struct {
+		action string
+		params engine.Params
+		status engine.Status
+		want   string
+	}{
+		{"promote", promoteParams(), engine.StatusPlanned, "would promote " + offlineName + " to site test (overwrite) into streams Everyone, Sales; to site prod (duplicate) into streams Everyone, Sales (sites not contacted: use dry-run --live for the exact apps)"},
+		{"describe", engine.Params{"apps": promoted.Values["apps"], "text": "promoted"}, engine.StatusPlanned, `would set the description of 4 apps to "promoted"`},
+		{"s3-version", nil, engine.StatusPlanned, "would version " + offlineName + " (exported without data from site dev) as s3://(configured bucket)/" + `Sales "Q1" {{ app.id }} <b>-Template.qvf`},
+		{"duplicate-to-owner", engine.Params{"name": "Mine"}, engine.StatusPlanned, "would copy app 3b2c1a00… " + offlineName + ` on site dev as 'Mine' owned by COMPANY\rep`},
+		{"unpublish", nil, engine.StatusPlanned, "would copy app 3b2c1a00… " + offlineName + ` to COMPANY\rep, verify the copy, then delete the published app from stream 'Review' on site dev`},
+		{"remove-custom-properties", engine.Params{"names": []string{"promotetoserver", "Missing"}}, engine.StatusPlanned, "would remove 'PromoteToServer=test - Overwrite', 'PromoteToServer=prod - Duplicate' from app 3b2c1a00… " + offlineName + " on site dev"},
+		{"set-custom-property", engine.Params{"name": "Stage", "values": []string{"QA"}}, engine.StatusPlanned, "would set 'Stage' of app 3b2c1a00… " + offlineName + " on site dev to 'QA' (the property's definition is checked on the site)"},
+		{"add-tag", engine.Params{"tag": "Promote"}, engine.StatusPlanned, "would tag app 3b2c1a00… " + offlineName + " on site dev with 'Promote' (creating the tag if the site has none)"},
+		{"add-tag", engine.Params{"tag": "certified"}, engine.StatusSkipped, "would do nothing: app 3b2c1a00… " + offlineName + " already has tag 'certified'"},
+		{"remove-tag", engine.Params{"tag": "certified"}, engine.StatusPlanned, "would remove tag 'certified' from app 3b2c1a00… " + offlineName + " on site dev"},
+		{"remove-tag", engine.Params{"tag": "Promote"}, engine.StatusSkipped, "would do nothing: app 3b2c1a00… " + offlineName + " has no tag 'Promote'"},
+		{"email", engine.Params{"to": []string{"rita@example.com"}, "template": "results"}, engine.StatusPlanned, "would e-mail '" + offlineName + " promotion results' to rita@example.com"},
+	}
+	covered := map[string]bool{}
+	for _, c := range cases {
+		covered[c.action] = true
+		a := acts[c.action]
+		in := stepIn(t, a, c.params)
+		in.Facts.App.Tags = []string{"Certified"}
+		in.Results["promote"] = promoted
+		res, err := a.Plan(context.Background(), in)
+		if err != nil {
+			t.Errorf("%s: %v", c.action, err)
+			continue
+		}
+		if res.Status != c.status || res.Summary != c.want {
+			t.Errorf("%s: %s: %s\nwant %s: %s", c.action, res.Status, res.Summary, c.status, c.want)
+		}
+		for _, d := range res.Details {
+			if strings.Contains(d, "not configured") {
+				t.Errorf("%s: detail %q", c.action, d)
+			}
+		}
+	}
+	for _, name := range Names() {
+		if !covered[name] {
+			t.Errorf("action %s has no offline plan test", name)
+		}
+	}
+}
+
+func TestOfflinePromoteValues(t *testing.T) {
+	res := offlinePromote(t, New(Deps{Offline: true}))
+	var apps []PromotedApp
+	for _, v := range appsOf(t, res) {
+		if v.AppID != "" || v.URL != "" || v.Name != `Sales "Q1" {{ app.id }} <b>` {
+			t.Errorf("planned entry %+v", v)
+		}
+		apps = append(apps, PromotedApp{Site: v.Site, Stream: v.Stream, Action: v.Action})
+	}
+	want := []PromotedApp{
+		{Site: "test", Stream: "Everyone", Action: "overwrite"}, {Site: "test", Stream: "Sales", Action: "overwrite"},
+		{Site: "prod", Stream: "Everyone", Action: "duplicate"}, {Site: "prod", Stream: "Sales", Action: "duplicate"},
+	}
+	if len(apps) != len(want) {
+		t.Fatalf("apps %+v", apps)
+	}
+	for i := range want {
+		if apps[i] != want[i] {
+			t.Errorf("apps[%d] = %+v, want %+v", i, apps[i], want[i])
+		}
+	}
+	if f := res.Values["failures"].([]any); len(f) != 0 {
+		t.Errorf("failures %v", f)
+	}
+}
+
+// With a known set of sites, an offline plan still reports a target that is
+// not one of them, without contacting the known ones.
+func TestOfflinePromoteUnknownSite(t *testing.T) {
+	acts := New(Deps{Offline: true, Sites: map[string]*qrs.Client{"prod": new(qrs.Client)}})
+	res := offlinePromote(t, acts)
+	if !strings.HasPrefix(res.Summary, "would promote "+offlineName+" to site prod (duplicate)") || !strings.HasSuffix(res.Summary, "; failed on test") {
+		t.Errorf("summary %s", res.Summary)
+	}
+	if !containsLine(res.Details, "site test failed: site 'test' is not configured: add it to sites in the configuration") {
+		t.Errorf("details %q", res.Details)
+	}
+}
+
+func TestOfflineRunRefuses(t *testing.T) {
+	for name, a := range New(Deps{Offline: true}) {
+		_, err := a.Run(context.Background(), stepIn(t, a, nil))
+		if !errors.Is(err, errOffline) {
+			t.Errorf("%s: Run offline: %v", name, err)
+		}
+	}
+}
