@@ -168,7 +168,7 @@ func (a *email) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, 
 		return engine.Result{Status: engine.StatusSkipped, Summary: "would send no e-mail: " + a.noRecipient(in)}, nil
 	}
 	res := engine.Result{Status: engine.StatusPlanned,
-		Summary: fmt.Sprintf("would e-mail %s to %s", q(msg.Subject), addrList(to, cc)),
+		Summary: fmt.Sprintf("would e-mail “%s” to %s", oneLine(msg.Subject), addrList(to, cc)),
 		Values:  map[string]any{"recipients": addrStrings(to, cc), "subject": msg.Subject}}
 	if a.d.Mail == nil && !a.d.Offline {
 		res.Details = append(res.Details, "e-mail is not configured: the step would fail")
@@ -195,7 +195,7 @@ func (a *email) Run(ctx context.Context, in *engine.StepInput) (engine.Result, e
 		return engine.Result{Status: engine.StatusSkipped, Summary: "no e-mail sent: " + a.noRecipient(in)}, nil
 	}
 	values := map[string]any{"recipients": addrStrings(to, cc), "subject": msg.Subject}
-	summary := fmt.Sprintf("e-mailed %s to %s", q(msg.Subject), addrList(to, cc))
+	summary := fmt.Sprintf("e-mailed “%s” to %s", oneLine(msg.Subject), addrList(to, cc))
 	if in.Journal != nil {
 		if _, sent := in.Journal.Get("sent"); sent {
 			return engine.Result{Status: engine.StatusDone, Summary: summary + " (earlier attempt)", Values: values}, nil

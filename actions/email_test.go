@@ -133,7 +133,7 @@ func TestEmailNotConfiguredAndPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `would e-mail ''Sales "Q1" {{ app.id }} <b>' promotion approved by: 'COMPANY\manager'' to a@example.com`
+	want := `would e-mail “'Sales "Q1" {{ app.id }} <b>' promotion approved by: 'COMPANY\manager'” to a@example.com`
 	if res.Status != engine.StatusPlanned || res.Summary != want {
 		t.Errorf("plan %+v\nwant summary %s", res, want)
 	}

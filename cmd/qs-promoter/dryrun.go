@@ -46,9 +46,9 @@ func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return printProblems(stderr, err)
 	}
-	// Actions without mail or S3, and with read-only sites in --live: a
-	// dry-run never writes anywhere.
-	deps := actions.Deps{Log: slog.New(slog.DiscardHandler)}
+	// Actions without mail or S3, and with read-only sites in --live; from a
+	// recorded event they contact nothing at all. A dry-run never writes.
+	deps := actions.Deps{Log: slog.New(slog.DiscardHandler), Offline: !*live}
 	var ev *engine.Event
 	if *live {
 		if cfg == nil || *site == "" || *app == "" {
