@@ -58,6 +58,9 @@ type SiteConfig struct {
 	ServerName         string `yaml:"server_name"`
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
 	Watch              bool   `yaml:"watch"` // subscribe to this site's changes and act on them
+	// Timeouts of the QRS client; zero: its defaults (10s, 2m).
+	ConnectTimeout  time.Duration `yaml:"connect_timeout"`
+	ResponseTimeout time.Duration `yaml:"response_timeout"`
 }
 
 // AuditConfig sizes the audit log's rotation.
@@ -220,6 +223,9 @@ func (c *Config) check(d *strictDecoder) {
 			s.Certs = filepath.Join("certs", s.Alias)
 		}
 		s.Certs = resolve(s.Certs)
+		if s.ConnectTimeout < 0 || s.ResponseTimeout < 0 {
+			d.errorf(at(p), "%s: connect_timeout and response_timeout must not be negative", p)
+		}
 		if s.Watch {
 			watched++
 		}
@@ -370,5 +376,7 @@ func (c *Config) QRSConfig(s SiteConfig) qrs.SiteConfig {
 		ServerName:         s.ServerName,
 		InsecureSkipVerify: s.InsecureSkipVerify,
 		User:               c.User,
+		ConnectTimeout:     s.ConnectTimeout,
+		ResponseTimeout:    s.ResponseTimeout,
 	}
 }

@@ -20,6 +20,7 @@ sites:
     host: qlik-test.company.com
     port: 4243
     certs: /etc/qs/test
+    response_timeout: 10m
 user: INTERNAL\sa_promoter
 callback_url: http://promoter.company.com:5000/
 vars:
@@ -32,6 +33,9 @@ coalesce_window: 250ms
 	}
 	if cfg.Sites[0].Port != 4242 || cfg.Sites[0].Certs != filepath.Join(dir, "certs", "dev") || cfg.Sites[1].Certs != "/etc/qs/test" {
 		t.Errorf("sites: %+v", cfg.Sites)
+	}
+	if q := cfg.QRSConfig(cfg.Sites[1]); q.ResponseTimeout != 10*time.Minute || q.ConnectTimeout != 0 || q.User != `INTERNAL\sa_promoter` {
+		t.Errorf("QRS config of test: %+v", q)
 	}
 	if cfg.StateDir != filepath.Join(dir, "data") || cfg.Policies != filepath.Join(dir, "policies") {
 		t.Errorf("paths: state %s policies %s", cfg.StateDir, cfg.Policies)
