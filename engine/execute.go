@@ -49,7 +49,7 @@ type PolicyReport struct {
 	Reason  string         `json:"reason"`
 	Err     string         `json:"error,omitempty"` // the when or a var failed
 	Vars    map[string]any `json:"vars,omitempty"`
-	Steps   []StepReport   `json:"steps,omitempty"`
+	Steps   []StepReport   `json:"actions"` // the planned or run steps, in order (issue 3 names them actions)
 }
 
 // StepReport is one step's part of a Report.

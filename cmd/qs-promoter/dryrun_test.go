@@ -60,7 +60,7 @@ func TestDryRunRecordedEvent(t *testing.T) {
 			Name    string
 			Matched bool
 			Reason  string
-			Steps   []struct {
+			Actions []struct { // the shape issue 3 gives
 				Action string
 				Params map[string]any
 			}
@@ -69,8 +69,8 @@ func TestDryRunRecordedEvent(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
 		t.Fatalf("json: %v\n%s", err, out)
 	}
-	if !rep.DryRun || len(rep.Policies) != 2 || !rep.Policies[0].Matched || rep.Policies[0].Steps[0].Action != "email" ||
-		rep.Policies[0].Steps[0].Params["subject"] != "'Sales Pipeline' published to: 'Sales Review'" {
+	if !rep.DryRun || len(rep.Policies) != 2 || !rep.Policies[0].Matched || rep.Policies[0].Actions[0].Action != "email" ||
+		rep.Policies[0].Actions[0].Params["subject"] != "'Sales Pipeline' published to: 'Sales Review'" {
 		t.Errorf("json report: %+v", rep)
 	}
 	if code, _, _ := runCmd(t, "dry-run", "--policies", examplePolicies); code != 2 {
