@@ -269,12 +269,20 @@ func (d *Daemon) readEvent(ctx context.Context, s *site, job store.Job, ns []sto
 // loops start), or this very state was already evaluated for these kinds
 // (duplicate notifications, catch-up overlapping a notification).
 func (d *Daemon) skipReason(ctx context.Context, job store.Job, ev *engine.Event, f *engine.Facts) (string, error) {
-	if by := ev.App.ModifiedByUserName; by != "" && accountName(by) == d.ownUser {
-		return fmt.Sprintf("the last change was the daemon's own (modified by %s)", by), nil
-	}
 	m, kinds, ok, err := d.store.Evaluated(ctx, job.Site, job.AppID)
-	if err != nil || !ok || m != ev.App.ModifiedDate {
+	if err != nil {
 		return "", err
+	}
+	if by := ev.App.ModifiedByUserName; by != "" && accountName(by) == d.ownUser {
+		other := othersChange(ev, m)
+		if other == "" {
+			return fmt.Sprintf("the last change was the daemon's own (modified by %s)", by), nil
+		}
+		d.log.Info("evaluating despite the daemon's own last write: it was made on top of someone else's change",
+			"execution_id", job.ExecutionID, "site", job.Site, "app_id", job.AppID, "change_at", other)
+	}
+	if !ok || m != ev.App.ModifiedDate {
+		return "", nil
 	}
 	if ev.Kind == engine.KindReconciled {
 		return "this app state (modifiedDate " + m + ") was already evaluated", nil
@@ -285,6 +293,24 @@ func (d *Daemon) skipReason(ctx context.Context, job store.Job, ev *engine.Event
 		}
 	}
 	return "this app state (modifiedDate " + m + ") was already evaluated for " + strings.Join(f.Event.Kinds, ", "), nil
+}
+
+// othersChange returns the modifiedDate of a notified change that the
+// daemon's own last write does not explain ("" when there is none): newer
+// than the state last evaluated (evaluated) and older than the app's state
+// now. The daemon's writes re-read the app first (qrs.Client.UpdateApp), so
+// a change someone made while an execution ran is carried by the daemon's
+// write, and the app then looks like the daemon's own change.
+func othersChange(ev *engine.Event, evaluated string) string {
+	now, seen := qrs.ParseTime(ev.App.ModifiedDate), qrs.ParseTime(evaluated)
+	for _, c := range ev.Notification {
+		t := qrs.ParseTime(c.ModifiedDate)
+		if t.IsZero() || !t.Before(now) || (!seen.IsZero() && !t.After(seen)) {
+			continue
+		}
+		return c.ModifiedDate
+	}
+	return ""
 }
 
 // eventPath is where an execution's recorded event is saved.

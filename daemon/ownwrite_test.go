@@ -1,0 +1,82 @@
+package daemon
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/qrs"
+)
+
+// An approval made while an execution for the same app runs, and then
+// overwritten by that execution's own write (UpdateApp re-reads the app, so
+// the daemon's PUT carries the human's change and leaves modifiedByUserName
+// as the daemon's user), must still be evaluated: "the last change was the
+// daemon's own" is only true when every notification is explained by it.
+func TestApprovalDuringOwnWriteIsNotSkipped(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	src := appByName(t, h.dev, "Sales Dashboard")
+
+	// Hold the app's execution slot: an execution for it is "running".
+	unlock, err := h.d.locks.lock(context.Background(), "dev/"+src.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.setProps(src.ID, map[string][]string{
+		"PromoteToServer":   {"test - Duplicate"},
+		"PromoteToStream":   {"Everyone"},
+		"PromotionApproval": {"Approve"},
+	})
+	// The running execution's own write, made on top of the approval.
+	own, err := qrs.NewClient(h.dev.ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := own.UpdateApp(context.Background(), src.ID, func(a *qrs.App) error {
+		a.Description = "written by the daemon"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Both notifications are recorded before the execution ends.
+	waitFor(t, 10*time.Second, "both notifications", func() bool {
+		n, _ := h.d.store.NotificationCount(context.Background())
+		return n >= 2
+	})
+	unlock()
+
+	waitFor(t, 20*time.Second, "the approval to be acted on", func() bool {
+		return countOutcome(h.reportsFor(src.ID), OutcomeActed) == 1
+	})
+	if n := len(appsNamed(h.test, "Sales Dashboard", "Everyone")); n != 1 {
+		t.Fatalf("test holds %d copies in Everyone, want 1", n)
+	}
+}
+
+func TestOthersChange(t *testing.T) {
+	ev := func(now string, notified ...string) *engine.Event {
+		e := &engine.Event{App: &qrs.App{ModifiedDate: now}}
+		for _, m := range notified {
+			e.Notification = append(e.Notification, qrs.ChangeInfo{ModifiedDate: m})
+		}
+		return e
+	}
+	const t1, t2, t3 = "2026-01-01T10:00:00.000Z", "2026-01-01T10:00:01.000Z", "2026-01-01T10:00:02.000Z"
+	for _, c := range []struct {
+		name, evaluated, want string
+		ev                    *engine.Event
+	}{
+		{"only the own write", t1, "", ev(t3, t3, t3)},
+		{"a change already evaluated", t2, "", ev(t3, t2, t3)},
+		{"a change in between", t1, t2, ev(t3, t2, t3)},
+		{"never evaluated", "", t2, ev(t3, t2, t3)},
+		{"reconciled (no notification)", t1, "", ev(t3)},
+		{"no modifiedDate in the notification", t1, "", ev(t3, "")},
+	} {
+		if got := othersChange(c.ev, c.evaluated); got != c.want {
+			t.Errorf("%s: othersChange = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
