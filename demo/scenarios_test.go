@@ -164,6 +164,37 @@ func TestScenarioApproveOverwriteAndDuplicate(t *testing.T) {
 			c.That(strings.Contains(results, "Review"), "the results e-mail does not name the stream not found:\n%s", results)
 		},
 	})
+
+	// Versioning asked, but no target stream exists: nothing is published,
+	// so nothing is versioned (the original versions only after a publish).
+	play(t, p, Act{
+		Title: "approve with versioning to a stream missing on the site: nothing published, nothing versioned",
+		Before: func(e *Env) map[string]string {
+			id := e.AppID("App A")
+			return map[string]string{"source": id, "content": e.ContentHash("dev", id), "prod": fmt.Sprint(len(e.Sim.Site("prod").Apps()))}
+		},
+		Do: setProps("App A", map[string][]string{
+			"PromotionApproval": {"Approve"}, "PromoteToServer": {"prod - Duplicate"}, "PromoteToStream": {"Nowhere"},
+			"PromotionS3Versioning": {"True"},
+		}),
+		Expect: []string{"promote-approved"},
+		Check: func(c *Check) {
+			e := c.Env
+			s, _ := c.Step("promote-approved/s3")
+			c.That(s.Skipped, "the s3 step ran: %+v", s.Result)
+			versions, _ := e.S3.Versions("PromotedToTest/App A-Template.qvf")
+			c.That(len(versions) == 0, "S3 holds %d versions of App A", len(versions))
+			c.That(fmt.Sprint(len(e.Sim.Site("prod").Apps())) == c.Before["prod"], "prod: apps were added or removed")
+			checkUnpublished(c, "App A")
+			results := ""
+			for _, m := range e.MailsTo(c.MailMark, RepEmail) {
+				if strings.HasSuffix(m.Subject, "promotion results") {
+					results = m.Text
+				}
+			}
+			c.That(strings.Contains(results, "Nowhere"), "the results e-mail does not name the stream not found:\n%s", results)
+		},
+	})
 }
 
 func TestScenarioUnpublishSwitches(t *testing.T) {
