@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qs-promoter/qs-promoter/daemon"
+	"github.com/qs-promoter/qs-promoter/qrs"
 	"github.com/qs-promoter/qs-promoter/qrs/qrssim"
 )
 
@@ -16,8 +17,13 @@ import (
 // the shipped policies, the simulated sites over TLS, SMTP and S3.
 
 // scenarioSeeds are the demo's sites plus published apps for the tests.
+// Every app is small: the scenarios check what moves where, not how fast
+// (the demo shows progress on a large one).
 func scenarioSeeds() map[string]*qrssim.Seed {
 	seeds := Seeds()
+	for i := range seeds["dev"].Apps {
+		seeds["dev"].Apps[i].Size = min(seeds["dev"].Apps[i].Size, 64<<10)
+	}
 	for _, name := range []string{"App A", "App B", "App C", "App D"} {
 		seeds["dev"].Apps = append(seeds["dev"].Apps, qrssim.AppSeed{Name: name, Owner: Rep, Stream: "Review", Size: 64 << 10})
 	}
@@ -241,6 +247,21 @@ func TestScenarioUnpublishSwitches(t *testing.T) {
 					keptPublished("App A")(c)
 					c.That(len(c.Env.AppIn("test", "App A", "Everyone")) == 1, "test: App A was not promoted")
 				}},
+			Act{Title: "a later change to App A (its description) promotes it no more",
+				Before: targetsSnapshot,
+				Do: func(ctx context.Context, e *Env) (string, error) {
+					id, err := appByName(e, "App A")
+					if err != nil {
+						return "", err
+					}
+					c, err := e.Client("dev", Rep)
+					if err != nil {
+						return "", err
+					}
+					_, err = c.UpdateApp(ctx, id, func(a *qrs.App) error { a.Description = "Q3 figures"; return nil })
+					return id, err
+				},
+				Check: func(c *Check) { noMail(c); stillPublished(c); targetsUntouched(c) }},
 			Act{Title: "approve with PromotionUnpublish=True: promoted and unpublished",
 				Before: sourceOf("App B"), Do: setProps("App B", withUnpublish), Expect: []string{"promote-approved"},
 				Check: func(c *Check) {

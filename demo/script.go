@@ -166,6 +166,8 @@ func checkUnpublished(c *Check, app string) {
 	for _, a := range copies {
 		c.That(a.Owner.UserDirectory+`\`+a.Owner.UserID == Rep, "dev: the copy is owned by %s\\%s, want %s", a.Owner.UserDirectory, a.Owner.UserID, Rep)
 		c.That(e.ContentHash("dev", a.ID) == c.Before["content"], "dev: the owner's copy does not hold the app's content")
+		// Published again later, the copy must go through review again.
+		c.That(len(a.CustomProperties) == 0, "dev: the owner's copy carries custom properties %v", a.CustomProperties)
 	}
 }
 
