@@ -360,4 +360,25 @@ func TestScenarioOneTargetSiteFails(t *testing.T) {
 			c.That(len(promoted) == 1 && strings.Contains(results, promoted[0].ID), "the results e-mail does not list the app promoted on test")
 		},
 	})
+
+	// Everything promoted, but the owner's copy cannot be made (security
+	// rules): the published app is kept, and the owner still gets the results.
+	env.Sim.Site("prod").SetFaults(qrssim.Faults{})
+	env.Sim.Site("dev").SetFaults(qrssim.Faults{ErrorPaths: []string{"/qrs/app/*/copy"}, ErrorStatus: 403})
+	play(t, p, Act{
+		Title:   "approve App B while dev refuses copies: promoted, kept published, results e-mail sent",
+		Do:      setProps("App B", map[string][]string{"PromotionApproval": {"Approve"}, "PromoteToServer": {"test - Duplicate"}, "PromoteToStream": {"Sales"}}),
+		Expect:  []string{"promote-approved"},
+		Outcome: daemon.OutcomeFailed,
+		Check: func(c *Check) {
+			e := c.Env
+			c.That(len(e.AppIn("test", "App B", "Sales")) == 1, "test: App B was not promoted")
+			stillPublished(c)
+			c.That(len(e.Apps("dev", "App B")) == 1, "dev: a copy of App B was left behind")
+			un, _ := c.Step("promote-approved/unpublish")
+			c.That(un.Err != "" && !un.NotRun, "the unpublish step did not fail: %+v", un.Result)
+			subjects := subjectsOf(e.MailsTo(c.MailMark, RepEmail))
+			c.That(contains(subjects, "'App B' promotion results"), "no results e-mail to the owner (got %q)", subjects)
+		},
+	})
 }
