@@ -76,9 +76,19 @@ func (s *Store) Record(ctx context.Context, ns []Notification) (Recorded, error)
 	}
 	// Once queued, the request is committed or failed by the intake loop;
 	// wait for the answer even if ctx ends, so no caller is told "not
-	// recorded" about a notification that was.
-	res := <-req.done
-	return res.rec, res.err
+	// recorded" about a notification that was. The queue is buffered, so a
+	// request can also land after the loop ended: it was not recorded.
+	select {
+	case res := <-req.done:
+		return res.rec, res.err
+	case <-s.stopped:
+		select {
+		case res := <-req.done: // answered just before the loop ended
+			return res.rec, res.err
+		default:
+			return Recorded{}, ErrClosed
+		}
+	}
 }
 
 const maxBatch = 512

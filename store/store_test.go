@@ -202,3 +202,30 @@ func TestCheckpointsJournalAndState(t *testing.T) {
 		t.Fatalf("handles %v", hs)
 	}
 }
+
+// Record on a closed store fails at once with ErrClosed: it must not queue
+// the request where no intake loop will ever answer it.
+func TestRecordAfterCloseFails(t *testing.T) {
+	s := open(t, t.TempDir(), nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for range 50 {
+			if _, err := s.Record(context.Background(), []Notification{{Site: "dev", AppID: "a", Change: change("a")}}); !errors.Is(err, ErrClosed) {
+				done <- fmt.Errorf("Record after Close: %v, want ErrClosed", err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Record after Close hangs")
+	}
+}
