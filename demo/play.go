@@ -93,7 +93,8 @@ type Player struct {
 	ActTimeout time.Duration
 
 	mu           sync.Mutex
-	progressShow bool
+	progressShow bool // the live progress line is on screen
+	working      bool // the current act's progress has begun
 	checks       int
 }
 
@@ -104,6 +105,11 @@ func (p *Player) Progress(step, detail string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.working {
+		// Progress comes while the daemon acts; its report follows once it is done.
+		p.working = true
+		fmt.Fprintf(p.Out, "   the daemon is acting on it:\n")
+	}
 	if p.Live {
 		fmt.Fprintf(p.Out, "\r\033[K      ⋯ %s", detail)
 		p.progressShow = true
@@ -152,6 +158,9 @@ func (p *Player) Play(ctx context.Context, n int, a Act) []string {
 		before = a.Before(p.Env)
 	}
 	mark, mails := p.Env.Mark(), len(p.Env.Mail.Messages())
+	p.mu.Lock()
+	p.working = false
+	p.mu.Unlock()
 	appID, err := a.Do(ctx, p.Env)
 	if err != nil {
 		p.printf("   ✗ %v\n", err)
@@ -226,6 +235,9 @@ func (p *Player) Narrate(r daemon.ExecutionReport) {
 				mark, summary = "·", s.Err
 			case s.Skipped:
 				mark = "–"
+				if cond, ok := strings.CutPrefix(summary, "if is false: "); ok {
+					summary = "skipped: its condition is false (" + cond + ")"
+				}
 			case s.Err != "":
 				mark = "✗"
 			}
