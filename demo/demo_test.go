@@ -10,6 +10,7 @@ import (
 
 // TestDemo runs `qs-promoter demo` as a user would, and requires it to pass.
 func TestDemo(t *testing.T) {
+	t.Parallel() // alongside the scenarios: most of it is waiting
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var out bytes.Buffer
