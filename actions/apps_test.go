@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/qrs"
 	"github.com/qs-promoter/qs-promoter/qrs/qrssim"
 )
 
@@ -277,5 +279,39 @@ func TestS3VersionOnSimulator(t *testing.T) {
 	a = &s3Version{d: Deps{Sites: d.Sites}}
 	if _, err := a.Run(context.Background(), eventIn(t, sim, a, "Sales Pipeline", nil)); err == nil || !strings.Contains(err.Error(), "S3 versioning is not configured") {
 		t.Errorf("no S3: %v", err)
+	}
+}
+
+// A site's hub host names it in links and, for events without a notification
+// (catch-up), in the description's node.
+func TestHubHostInLinksAndDescriptionNode(t *testing.T) {
+	sim, d := testSites(t, "dev", "test")
+	for alias, hub := range map[string]string{"dev": "qlik-dev.company.com", "test": "qlik-test.company.com"} {
+		cfg := sim.Site(alias).ClientConfig()
+		cfg.Log, cfg.HubHost = slog.New(slog.DiscardHandler), hub
+		c, err := qrs.NewClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Sites[alias] = c
+	}
+	p, pin := promoteIn(t, d, sim, "Sales Pipeline", []engine.Target{{Site: "test", Mode: "overwrite"}}, "Sales")
+	pres, err := p.Run(context.Background(), pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apps := appsOf(t, pres)
+	if len(apps) != 1 || apps[0].URL != "https://qlik-test.company.com/sense/app/"+apps[0].AppID || apps[0].Host != "qlik-test.company.com" {
+		t.Fatalf("promoted apps: %+v", apps)
+	}
+	a := &describe{d: d}
+	in := eventIn(t, sim, a, "Sales Pipeline", engine.Params{"apps": pres.Values["apps"]})
+	in.Facts.Event.OriginatorHost = "" // a reconciled event has no notification
+	if _, err := a.Run(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := sim.Site("test").App(apps[0].AppID)
+	if !strings.HasPrefix(got.Description, "App promoted from node: 'qlik-dev.company.com' by: ") {
+		t.Errorf("description %q", got.Description)
 	}
 }

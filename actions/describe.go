@@ -29,13 +29,17 @@ func (a *describe) Spec() engine.ActionSpec {
 	}
 }
 
-// DefaultDescription is the original's description of a promoted app.
-func DefaultDescription(f *engine.Facts, approver, versionID string) string {
+// DefaultDescription is the original's description of a promoted app. node
+// is where the change was made ("" for the event's originator host).
+func DefaultDescription(f *engine.Facts, node, approver, versionID string) string {
+	if node == "" {
+		node = f.Event.OriginatorHost
+	}
 	if approver == "" {
 		approver = f.App.ModifiedBy
 	}
 	s := fmt.Sprintf("App promoted from node: '%s' by: '%s' at: '%s' where it was owned by: '%s'",
-		f.Event.OriginatorHost, approver, qrs.FormatTime(f.App.ModifiedDate), f.App.Owner.Account)
+		node, approver, qrs.FormatTime(f.App.ModifiedDate), f.App.Owner.Account)
 	if versionID != "" {
 		s += "\n\nS3 Version ID: " + versionID
 	}
@@ -46,7 +50,13 @@ func (a *describe) text(in *engine.StepInput) string {
 	if t := in.Params.String("text"); t != "" {
 		return t
 	}
-	return DefaultDescription(in.Facts, in.Params.String("approver"), in.Params.String("version_id"))
+	// Catch-up and manual events have no notification, so no originator
+	// host: name the source site instead of leaving the node blank.
+	node := in.Facts.Event.OriginatorHost
+	if c := a.d.Sites[in.Facts.Event.Site]; node == "" && c != nil {
+		node = c.HubHost()
+	}
+	return DefaultDescription(in.Facts, node, in.Params.String("approver"), in.Params.String("version_id"))
 }
 
 func (a *describe) apps(in *engine.StepInput) ([]PromotedApp, error) {

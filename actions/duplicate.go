@@ -65,7 +65,7 @@ func (a *duplicateToOwner) Run(ctx context.Context, in *engine.StepInput) (engin
 	}
 	return engine.Result{Status: engine.StatusDone,
 		Summary: fmt.Sprintf("copied app %s %s on site %s to %s, owned by %s", short(in.Facts.App.ID), q(in.Facts.App.Name), c.Alias(), cp.ID, in.Facts.App.Owner.Account),
-		Values:  map[string]any{"app_id": cp.ID, "url": hubURL(c.Host(), cp.ID)}}, nil
+		Values:  map[string]any{"app_id": cp.ID, "url": hubURL(c.HubHost(), cp.ID)}}, nil
 }
 
 // copyToOwner copies the event's app under a temporary name, then renames

@@ -126,7 +126,7 @@ func (a *email) data(in *engine.StepInput) (*mailData, error) {
 	}
 	host := p.String("hub_host")
 	if c := a.d.Sites[in.Facts.Event.Site]; host == "" && c != nil {
-		host = c.Host()
+		host = c.HubHost()
 	}
 	if host != "" {
 		d.HubURL = hubURL(host, in.Facts.App.ID)

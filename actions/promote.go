@@ -199,7 +199,7 @@ func (j *promoteJob) planSite(ctx context.Context, t engine.Target) (out siteOut
 		out.err = err
 		return out
 	}
-	out.host = c.Host()
+	out.host = c.HubHost()
 	l, err := j.layout(ctx, c, t.Mode)
 	if err != nil {
 		out.err = err
@@ -271,9 +271,9 @@ func (j *promoteJob) planOffline() engine.Result {
 }
 
 func (j *promoteJob) entry(c *qrs.Client, s qrs.Stream, appID, action string) PromotedApp {
-	e := PromotedApp{Site: c.Alias(), Host: c.Host(), Stream: s.Name, StreamID: s.ID, AppID: appID, Action: action, Name: j.name}
+	e := PromotedApp{Site: c.Alias(), Host: c.HubHost(), Stream: s.Name, StreamID: s.ID, AppID: appID, Action: action, Name: j.name}
 	if appID != "" {
-		e.URL = hubURL(c.Host(), appID)
+		e.URL = hubURL(c.HubHost(), appID)
 	}
 	return e
 }
@@ -372,7 +372,7 @@ func (j *promoteJob) runSite(ctx context.Context, t engine.Target) (out siteOutc
 		out.err = err
 		return out
 	}
-	out.host = c.Host()
+	out.host = c.HubHost()
 	r := &siteRun{promoteJob: j, c: c, t: t, out: &out}
 	defer r.dropUnpublished(ctx)
 	out.err = r.run(ctx)

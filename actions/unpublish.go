@@ -91,7 +91,7 @@ func (a *unpublish) Run(ctx context.Context, in *engine.StepInput) (engine.Resul
 			s += " (earlier attempt)"
 		}
 		return engine.Result{Status: engine.StatusDone, Summary: s,
-			Values: map[string]any{"app_id": copyID, "url": hubURL(c.Host(), copyID), "deleted_app_id": id}}
+			Values: map[string]any{"app_id": copyID, "url": hubURL(c.HubHost(), copyID), "deleted_app_id": id}}
 	}
 	if _, ok := j.Get("deleted"); ok {
 		return done(true), nil

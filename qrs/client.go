@@ -38,6 +38,7 @@ type SiteConfig struct {
 	Port               int    // default 4242
 	CertDir            string // holds client.pem, client_key.pem, root.pem as the QMC exports them
 	ServerName         string // expected name in the server certificate when it differs from Host
+	HubHost            string // host name in hub links (https://<HubHost>/sense/app/<id>); default Host
 	InsecureSkipVerify bool   // do not verify the server (logs a warning)
 	User               string // X-Qlik-User header value; DefaultUser when empty. "DIR\user" is accepted too.
 	ConnectTimeout     time.Duration
@@ -135,8 +136,17 @@ func (c *Client) IsReadOnly() bool { return c.readOnly }
 // Alias returns the site's alias.
 func (c *Client) Alias() string { return c.cfg.Alias }
 
-// Host returns the site's host name (for hub links https://<host>/sense/app/<id>).
+// Host returns the site's QRS host name.
 func (c *Client) Host() string { return c.cfg.Host }
+
+// HubHost returns the host name users reach the site's hub at, for links
+// https://<hub host>/sense/app/<id> (the QRS host unless configured).
+func (c *Client) HubHost() string {
+	if c.cfg.HubHost != "" {
+		return c.cfg.HubHost
+	}
+	return c.cfg.Host
+}
 
 func (c *Client) get(ctx context.Context, tmpl string, args []string, q string, out any) error {
 	r, p := route(tmpl, args...)
