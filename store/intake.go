@@ -53,11 +53,42 @@ func (evaluateArgs) Kind() string { return "qsp_evaluate" }
 type evaluateWorker struct {
 	river.WorkerDefaults[evaluateArgs]
 	work WorkFunc
+	s    *Store
 }
 
 func (w *evaluateWorker) Work(ctx context.Context, j *river.Job[evaluateArgs]) error {
+	defer w.s.heartbeat(j.ID)()
 	return w.work(ctx, Job{ID: j.ID, ExecutionID: j.Args.ExecutionID, Site: j.Args.Site, AppID: j.Args.AppID,
 		Attempt: j.Attempt, MaxAttempts: j.MaxAttempts})
+}
+
+// heartbeat keeps a job's attempted_at fresh while this process works it,
+// until the returned stop is called. River's rescuer retries jobs "running"
+// for longer than RescueAfter: without the heartbeat it would start a
+// second attempt of a long promotion (or of a job waiting for its app's
+// previous execution) that is alive and well, and each rescue would tie up
+// another worker. With it, only jobs whose process is gone are rescued.
+func (s *Store) heartbeat(jobID int64) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(max(s.opts.RescueAfter/4, 10*time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), s.opts.RescueAfter/2)
+			_, err := s.stmts.heartbeat.ExecContext(ctx, jobID)
+			cancel()
+			if err != nil {
+				s.opts.Log.Warn("could not mark a running execution alive; it may be retried while it runs", "job_id", jobID, "err", err)
+			}
+		}
+	}()
+	return func() { close(done); <-ended }
 }
 
 // Record stores notifications durably: when it returns nil, they are
@@ -207,7 +238,7 @@ func (s *Store) ensureJob(ctx context.Context, tx *sql.Tx, site, app string, now
 // statements are the intake's hot statements, prepared once: SQLite
 // compiled from C to Go spends much of a small statement's time parsing it.
 type statements struct {
-	insertEvent, livePending, insertPending *sql.Stmt
+	insertEvent, livePending, insertPending, heartbeat *sql.Stmt
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -224,6 +255,8 @@ func (s *Store) prepare(ctx context.Context) error {
 	s.stmts.livePending = prep(`SELECT count(*) FROM qsp_pending_app p JOIN river_job j ON j.id = p.job_id
 		WHERE p.site = ? AND p.app_id = ? AND j.state IN ` + liveStates)
 	s.stmts.insertPending = prep(`INSERT OR REPLACE INTO qsp_pending_app (site, app_id, job_id, execution_id) VALUES (?, ?, ?, ?)`)
+	// River's own time format, which its rescuer compares as text.
+	s.stmts.heartbeat = prep(`UPDATE river_job SET attempted_at = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE id = ? AND state = 'running'`)
 	if err != nil {
 		return fmt.Errorf("prepare statements: %w", err)
 	}

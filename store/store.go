@@ -175,7 +175,7 @@ func (s *Store) open(ctx context.Context) error {
 	}
 	if s.opts.Work != nil {
 		workers := river.NewWorkers()
-		river.AddWorker(workers, &evaluateWorker{work: s.opts.Work})
+		river.AddWorker(workers, &evaluateWorker{work: s.opts.Work, s: s})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.opts.Workers}}
 	}

@@ -229,3 +229,68 @@ func TestRecordAfterCloseFails(t *testing.T) {
 		t.Fatal("Record after Close hangs")
 	}
 }
+
+// A job being worked keeps its attempted_at fresh, so River's rescuer (which
+// retries jobs running longer than RescueAfter) never starts a second
+// attempt of an execution that is still running here.
+func TestRunningJobIsKeptAlive(t *testing.T) {
+	ctx := context.Background()
+	attempted := func(s *Store, id int64) string {
+		var at string
+		if err := s.db.QueryRow(`SELECT attempted_at FROM river_job WHERE id = ?`, id).Scan(&at); err != nil {
+			t.Error(err)
+		}
+		return at
+	}
+	started, release, finished := make(chan int64, 1), make(chan struct{}), make(chan struct{})
+	s, err := Open(ctx, Options{Dir: t.TempDir(), PollInterval: 20 * time.Millisecond, RescueAfter: 100 * time.Millisecond,
+		Work: func(ctx context.Context, job Job) error {
+			started <- job.ID
+			<-release
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Drain(ctx)
+	var once sync.Once
+	defer once.Do(func() { close(release) }) // a failure must not leave Drain waiting for the job
+	if _, err := s.Record(ctx, []Notification{{Site: "dev", AppID: "a", Change: change("a")}}); err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	select {
+	case id = <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the job did not start")
+	}
+	first := attempted(s, id)
+	deadline := time.Now().Add(10 * time.Second)
+	for attempted(s, id) == first {
+		if time.Now().After(deadline) {
+			t.Fatalf("attempted_at stayed %s while the job ran: River would rescue it", first)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	once.Do(func() { close(release) })
+	go func() {
+		for {
+			var st string
+			_ = s.db.QueryRow(`SELECT state FROM river_job WHERE id = ?`, id).Scan(&st)
+			if st == "completed" {
+				close(finished)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	select {
+	case <-finished:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the job did not complete")
+	}
+}
