@@ -310,7 +310,7 @@ func (c *Config) check(d *strictDecoder) {
 		}
 	}
 	if c.RescueAfter < time.Minute {
-		d.errorf(at("rescue_after"), "rescue_after: %s is too short; an execution running longer would run twice (use at least 1m)", c.RescueAfter)
+		d.errorf(at("rescue_after"), "rescue_after: %s is too short; use at least 1m (a job whose daemon stopped marking it alive for this long is retried)", c.RescueAfter)
 	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
