@@ -94,29 +94,23 @@ func (s *Store) Execution(ctx context.Context, id string) (*Execution, error) {
 	return e, nil
 }
 
-// Recent returns the latest executions, newest first.
+// Recent returns the latest executions, newest first, without their events.
 func (s *Store) Recent(ctx context.Context, n int) ([]Execution, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+executionColumns+` FROM qsp_execution ORDER BY started_at DESC, id DESC LIMIT ?`, n)
-	if err != nil {
-		return nil, fmt.Errorf("list executions: %w", err)
+	out, err := s.executions(ctx, `SELECT `+executionColumns+` FROM qsp_execution ORDER BY started_at DESC, id DESC LIMIT ?`, n)
+	for i := range out {
+		out[i].Event = nil
 	}
-	defer rows.Close()
-	var out []Execution
-	for rows.Next() {
-		e, err := scanExecution(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list executions: %w", err)
-		}
-		e.Event = nil
-		out = append(out, *e)
-	}
-	return out, rows.Err()
+	return out, err
 }
 
 // ExecutionsFor lists the executions of one app, oldest first (for tests and
 // troubleshooting).
 func (s *Store) ExecutionsFor(ctx context.Context, site, app string) ([]Execution, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+executionColumns+` FROM qsp_execution WHERE site = ? AND app_id = ? ORDER BY started_at, id`, site, app)
+	return s.executions(ctx, `SELECT `+executionColumns+` FROM qsp_execution WHERE site = ? AND app_id = ? ORDER BY started_at, id`, site, app)
+}
+
+func (s *Store) executions(ctx context.Context, query string, args ...any) ([]Execution, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list executions: %w", err)
 	}
