@@ -7,6 +7,7 @@ import (
 
 	"github.com/qs-promoter/qs-promoter/engine"
 	"github.com/qs-promoter/qs-promoter/qrs"
+	"github.com/qs-promoter/qs-promoter/qrs/qrssim"
 )
 
 // An approval made while an execution for the same app runs, and then
@@ -79,4 +80,24 @@ func TestOthersChange(t *testing.T) {
 			t.Errorf("%s: othersChange = %q, want %q", c.name, got, c.want)
 		}
 	}
+}
+
+// A start whose first subscription attempt fails still catches up as soon
+// as the subscription succeeds (not only at the next catchup_interval):
+// what changed while the daemon was stopped is handled.
+func TestCatchUpAfterFailedFirstSubscription(t *testing.T) {
+	h := newHarness(t)
+	h.cfgExtra = "catchup_interval: 1h\n"
+	h.start()
+	waitFor(t, 10*time.Second, "the first catch-up mark", func() bool {
+		m, _ := h.d.store.CatchupMark(context.Background(), "dev")
+		return m != ""
+	})
+	h.stop()
+
+	src := appByName(t, h.dev, "Sales Dashboard")
+	h.setProps(src.ID, map[string][]string{"PromoteToServer": {"test - Duplicate"}, "PromoteToStream": {"Everyone"}, "PromotionApproval": {"Approve"}})
+	h.dev.SetFaults(qrssim.Faults{ErrorPaths: []string{"/qrs/notification"}, ErrorCount: 1})
+	h.start()
+	waitFor(t, 20*time.Second, "catch-up to promote", func() bool { return countOutcome(h.reportsFor(src.ID), OutcomeActed) == 1 })
 }

@@ -82,7 +82,8 @@ func (d *Daemon) checkSite(ctx context.Context, s *site) {
 		return
 	}
 	s.up, s.lastErr = true, ""
-	due := !wasUp || s.resubscribe || d.now().Sub(s.subscribedAt) >= d.cfg.ResubscribeInterval
+	retry := s.resubscribe
+	due := !wasUp || retry || d.now().Sub(s.subscribedAt) >= d.cfg.ResubscribeInterval
 	s.mu.Unlock()
 	d.metrics.siteUp.WithLabelValues(s.alias).Set(1)
 	if !wasUp && checked {
@@ -98,9 +99,9 @@ func (d *Daemon) checkSite(ctx context.Context, s *site) {
 		s.mu.Unlock()
 		return
 	}
-	if !wasUp {
-		// The site was down, restarting, or this is the start: changes may
-		// have been missed.
+	if !wasUp || retry {
+		// The site was down, restarting, unsubscribed, or this is the
+		// start: changes may have been missed.
 		d.kickCatchup(s)
 	}
 }
