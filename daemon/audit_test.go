@@ -1,10 +1,13 @@
 package daemon
 
 import (
+	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAuditRotatesBySizeAndKeepsN(t *testing.T) {
@@ -46,5 +49,22 @@ func TestAuditWriteErrorIsReported(t *testing.T) {
 	}
 	if err := a.Write(map[string]any{"x": 2}); err != nil || a.Err() != nil {
 		t.Fatalf("after recovery: %v / %v", err, a.Err())
+	}
+}
+
+// A record the audit log could not take is kept in the daemon's log, so it
+// is never lost, only misplaced.
+func TestUnwrittenAuditRecordGoesToTheLog(t *testing.T) {
+	a, err := openAudit(t.TempDir(), 1<<20, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var logged bytes.Buffer
+	d := &Daemon{audit: a, metrics: newMetrics(), log: slog.New(slog.NewJSONHandler(&logged, nil)), now: time.Now}
+	a.f.Close()
+	d.writeAudit(auditDecision{Type: "decision", ExecutionID: "exec-1", Outcome: OutcomeActed})
+	if !strings.Contains(logged.String(), "exec-1") || !strings.Contains(logged.String(), OutcomeActed) {
+		t.Fatalf("the unwritten record is not in the log: %s", logged.String())
 	}
 }

@@ -415,7 +415,9 @@ func (d *Daemon) auditStep(job store.Job, revision string, sr engine.StepReport)
 func (d *Daemon) writeAudit(rec any) {
 	if err := d.audit.Write(rec); err != nil {
 		d.metrics.auditErrors.Inc()
-		d.log.Error("AUDIT RECORD NOT WRITTEN; readiness fails until writes succeed", "err", err)
+		// The record goes to the log instead: misplaced, not lost.
+		raw, _ := json.Marshal(rec)
+		d.log.Error("AUDIT RECORD NOT WRITTEN; readiness fails until writes succeed", "err", err, "record", string(raw))
 	}
 }
 
