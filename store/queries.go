@@ -316,7 +316,10 @@ func (s *Store) QueueDepth(ctx context.Context) (map[string]int, error) {
 }
 
 // Prune deletes executions (with their checkpoints, journals and
-// notifications) that finished before the given time.
+// notifications) that finished before the given time, except those whose
+// job is still queued: an execution interrupted by a shutdown resumes at
+// the next start, however late, and its checkpoints keep it from redoing
+// finished steps.
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -324,7 +327,8 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 	}
 	defer tx.Rollback() //nolint:errcheck
 	cut := formatTime(before)
-	old := `SELECT id FROM qsp_execution WHERE finished_at IS NOT NULL AND finished_at < ?`
+	old := `SELECT id FROM qsp_execution WHERE finished_at IS NOT NULL AND finished_at < ?
+		AND job_id NOT IN (SELECT id FROM river_job WHERE state IN ` + liveStates + `)`
 	for _, q := range []string{
 		`DELETE FROM qsp_checkpoint WHERE execution_id IN (` + old + `)`,
 		`DELETE FROM qsp_journal WHERE execution_id IN (` + old + `)`,
@@ -334,7 +338,7 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
 			return 0, fmt.Errorf("prune: %w", err)
 		}
 	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM qsp_execution WHERE finished_at IS NOT NULL AND finished_at < ?`, cut)
+	res, err := tx.ExecContext(ctx, `DELETE FROM qsp_execution WHERE id IN (`+old+`)`, cut)
 	if err != nil {
 		return 0, fmt.Errorf("prune: %w", err)
 	}

@@ -294,3 +294,52 @@ func TestRunningJobIsKeptAlive(t *testing.T) {
 		t.Fatal("the job did not complete")
 	}
 }
+
+// Pruning keeps an execution whose job will still run (interrupted by a
+// shutdown long ago and resumed at this start): its checkpoints and recorded
+// event are what keep the resumed run from promoting a second time.
+func TestPruneKeepsExecutionsStillQueued(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir(), nil)
+	defer s.Close()
+	for _, app := range []string{"interrupted", "done"} {
+		if _, err := s.Record(ctx, []Notification{{Site: "dev", AppID: app, Change: change(app)}}); err != nil {
+			t.Fatal(err)
+		}
+		var job Job
+		if err := s.db.QueryRow(`SELECT job_id, execution_id FROM qsp_pending_app WHERE app_id = ?`, app).Scan(&job.ID, &job.ExecutionID); err != nil {
+			t.Fatal(err)
+		}
+		job.Site, job.AppID = "dev", app
+		if _, err := s.Claim(ctx, job); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.StartExecution(ctx, job); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveCheckpoint(ctx, job.ExecutionID, "p/promote", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		state := "interrupted"
+		if app == "done" {
+			state = "acted"
+			if _, err := s.db.Exec(`UPDATE river_job SET state = 'completed', finalized_at = datetime('now') WHERE id = ?`, job.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.FinishExecution(ctx, job.ExecutionID, state, "", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.Prune(ctx, time.Now().Add(time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d (%v), want 1 (the finished one)", n, err)
+	}
+	left, _ := s.ExecutionsFor(ctx, "dev", "interrupted")
+	if len(left) != 1 {
+		t.Fatalf("the interrupted execution was pruned")
+	}
+	if _, ok, _ := s.Checkpoint(ctx, left[0].ID, "p/promote"); !ok {
+		t.Fatal("the interrupted execution's checkpoint was pruned")
+	}
+}
