@@ -315,3 +315,31 @@ func TestHubHostInLinksAndDescriptionNode(t *testing.T) {
 		t.Errorf("description %q", got.Description)
 	}
 }
+
+// A value set after the execution read the app (a new approval made while
+// it ran) is not removed with the ones the policy evaluated.
+func TestRemovePropertiesKeepsValuesSetSinceTheEvaluation(t *testing.T) {
+	sim, d := testSites(t, "dev")
+	dev := sim.Site("dev")
+	rm := &removeProperties{d: d}
+	in := eventIn(t, sim, rm, "Nightly KPIs", engine.Params{"names": []string{"PromoteToServer", "PromoteToStream"}})
+	// Since the evaluation, someone added a second target stream.
+	set := &setProperty{d: d}
+	if _, err := set.Run(context.Background(), eventIn(t, sim, set, "Nightly KPIs", engine.Params{"name": "PromoteToStream", "values": []string{"Sales", "Everyone"}})); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rm.Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := simApp(t, dev, "Nightly KPIs")
+	if got := app.PropertyValues("PromoteToStream"); !slices.Equal(got, []string{"Everyone"}) {
+		t.Errorf("PromoteToStream = %v, want the value set since kept", got)
+	}
+	if got := app.PropertyValues("PromoteToServer"); len(got) != 0 {
+		t.Errorf("PromoteToServer = %v, want removed", got)
+	}
+	if len(res.Details) != 1 || !strings.Contains(res.Details[0], "kept 'PromoteToStream=Everyone'") {
+		t.Errorf("details %q", res.Details)
+	}
+}

@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -29,21 +30,38 @@ func (a *removeProperties) Spec() engine.ActionSpec {
 	}
 }
 
-// strip removes the named properties' values from cps, returning what was removed.
-func strip(cps []qrs.CustomPropertyValue, names []string) (kept []qrs.CustomPropertyValue, removed []string) {
+// strip removes the named properties' values from cps, returning what was
+// removed. With seen non-nil, only values the evaluated facts held are
+// removed: a value set since (a new approval made while this execution ran)
+// is kept, and listed in newer, so that it is evaluated in turn.
+func strip(cps []qrs.CustomPropertyValue, names []string, seen map[string][]string) (kept []qrs.CustomPropertyValue, removed, newer []string) {
 	drop := map[string]bool{}
 	for _, n := range names {
 		drop[strings.ToLower(strings.TrimSpace(n))] = true
 	}
 	kept = cps[:0:0]
 	for _, cp := range cps {
-		if drop[strings.ToLower(cp.Definition.Name)] {
+		switch {
+		case !drop[strings.ToLower(cp.Definition.Name)]:
+			kept = append(kept, cp)
+		case seen != nil && !hadValue(seen, cp.Definition.Name, cp.Value):
+			kept = append(kept, cp)
+			newer = append(newer, cp.Definition.Name+"="+cp.Value)
+		default:
 			removed = append(removed, cp.Definition.Name+"="+cp.Value)
-			continue
 		}
-		kept = append(kept, cp)
 	}
-	return kept, removed
+	return kept, removed, newer
+}
+
+// hadValue reports whether the properties held name (case-insensitive) = value.
+func hadValue(props map[string][]string, name, value string) bool {
+	for n, vs := range props {
+		if strings.EqualFold(n, name) && slices.Contains(vs, value) {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *removeProperties) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
@@ -54,7 +72,7 @@ func (a *removeProperties) Plan(ctx context.Context, in *engine.StepInput) (engi
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "remove-custom-properties: " + err.Error()}, err
 	}
-	_, removed := strip(app.CustomProperties, in.Params.Strings("names"))
+	_, removed, _ := strip(app.CustomProperties, in.Params.Strings("names"), nil)
 	if len(removed) == 0 {
 		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("would do nothing: app %s %s has none of those properties", short(app.ID), q(app.Name))}, nil
 	}
@@ -80,7 +98,7 @@ func (a *removeProperties) planOffline(in *engine.StepInput) (engine.Result, err
 			cps = append(cps, qrs.CustomPropertyValue{Value: v, Definition: qrs.CustomPropertyDefinitionCondensed{Name: n}})
 		}
 	}
-	_, removed := strip(cps, in.Params.Strings("names"))
+	_, removed, _ := strip(cps, in.Params.Strings("names"), nil)
 	if len(removed) == 0 {
 		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("would do nothing: app %s %s has none of those properties", short(app.ID), q(app.Name))}, nil
 	}
@@ -96,18 +114,23 @@ func (a *removeProperties) Run(ctx context.Context, in *engine.StepInput) (engin
 	if err != nil {
 		return engine.Result{}, err
 	}
-	var removed []string
+	var removed, newer []string
 	app, err := c.UpdateApp(ctx, in.Facts.App.ID, func(app *qrs.App) error {
-		app.CustomProperties, removed = strip(app.CustomProperties, in.Params.Strings("names"))
+		app.CustomProperties, removed, newer = strip(app.CustomProperties, in.Params.Strings("names"), in.Facts.App.Properties)
 		return nil
 	})
 	if err != nil {
 		return engine.Result{}, fmt.Errorf("removing custom properties from app %s on site %s: %w", in.Facts.App.ID, c.Alias(), err)
 	}
+	var details []string
+	if len(newer) > 0 {
+		details = append(details, fmt.Sprintf("kept %s: set after this execution read the app; it is evaluated on its own", quoteAll(newer)))
+	}
 	if len(removed) == 0 {
-		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("app %s %s has none of those properties", short(app.ID), q(app.Name)), Values: map[string]any{"removed": []any{}}}, nil
+		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("app %s %s has none of those properties", short(app.ID), q(app.Name)),
+			Details: details, Values: map[string]any{"removed": []any{}}}, nil
 	}
 	return engine.Result{Status: engine.StatusDone,
 		Summary: fmt.Sprintf("removed %s from app %s %s on site %s", quoteAll(removed), short(app.ID), q(app.Name), c.Alias()),
-		Values:  map[string]any{"removed": asValue(removed)}}, nil
+		Details: details, Values: map[string]any{"removed": asValue(removed)}}, nil
 }
