@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"time"
@@ -84,7 +85,13 @@ func (d *Daemon) catchUp(ctx context.Context, s *site) (int, error) {
 		} else if ok && m == a.ModifiedDate {
 			continue
 		}
-		ns = append(ns, store.Notification{Site: s.alias, AppID: a.ID, Kind: engine.KindReconciled})
+		n := store.Notification{Site: s.alias, AppID: a.ID, Kind: engine.KindReconciled}
+		if c := missedChange(a, mark); c != nil {
+			if n.Change, err = json.Marshal(c); err != nil {
+				return 0, err
+			}
+		}
+		ns = append(ns, n)
 	}
 	if len(ns) > 0 {
 		rec, err := d.store.Record(ctx, ns)
@@ -96,6 +103,28 @@ func (d *Daemon) catchUp(ctx context.Context, s *site) (int, error) {
 		d.log.Info("catch-up queued apps changed since the last check", "site", s.alias, "apps", len(ns), "since", mark)
 	}
 	return len(ns), d.store.SetCatchupMark(ctx, s.alias, newest)
+}
+
+// missedChange says what catch-up can tell about a change it found: that
+// the app was reloaded or published since the mark (its lastReloadTime or
+// publishTime is newer), so that the `reloaded` and `published` policies
+// act on what happened while nobody listened. nil when neither is newer.
+// It reads like the notification QRS would have sent, with no originator.
+func missedChange(a qrs.App, mark string) *qrs.ChangeInfo {
+	since := qrs.ParseTime(mark)
+	var changed []string
+	if qrs.ParseTime(a.LastReloadTime).After(since) {
+		changed = append(changed, "lastReloadTime")
+	}
+	if qrs.ParseTime(a.PublishTime).After(since) {
+		changed = append(changed, "publishTime")
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	return &qrs.ChangeInfo{ChangeType: qrs.ChangeUpdate, ObjectType: "App", ObjectID: a.ID,
+		ChangedProperties: append([]string{"modifiedDate"}, changed...),
+		CreatedDate:       a.CreatedDate, ModifiedDate: a.ModifiedDate, SchemaPath: "ExternalChangeInfo"}
 }
 
 // pruneLoop deletes old execution records once a day.

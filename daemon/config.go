@@ -57,7 +57,8 @@ type SiteConfig struct {
 	Certs              string `yaml:"certs"` // default certs/<alias>
 	ServerName         string `yaml:"server_name"`
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-	Watch              bool   `yaml:"watch"` // subscribe to this site's changes and act on them
+	Watch              bool   `yaml:"watch"`    // subscribe to this site's changes and act on them
+	HubHost            string `yaml:"hub_host"` // host in hub links (https://<hub_host>/sense/app/<id>); default host
 	// Timeouts of the QRS client; zero: its defaults (10s, 2m).
 	ConnectTimeout  time.Duration `yaml:"connect_timeout"`
 	ResponseTimeout time.Duration `yaml:"response_timeout"`
@@ -376,6 +377,7 @@ func (c *Config) QRSConfig(s SiteConfig) qrs.SiteConfig {
 		ServerName:         s.ServerName,
 		InsecureSkipVerify: s.InsecureSkipVerify,
 		User:               c.User,
+		HubHost:            s.HubHost,
 		ConnectTimeout:     s.ConnectTimeout,
 		ResponseTimeout:    s.ResponseTimeout,
 	}

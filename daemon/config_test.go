@@ -21,6 +21,7 @@ sites:
     port: 4243
     certs: /etc/qs/test
     response_timeout: 10m
+    hub_host: qlik.company.com
 user: INTERNAL\sa_promoter
 callback_url: http://promoter.company.com:5000/
 vars:
@@ -34,7 +35,7 @@ coalesce_window: 250ms
 	if cfg.Sites[0].Port != 4242 || cfg.Sites[0].Certs != filepath.Join(dir, "certs", "dev") || cfg.Sites[1].Certs != "/etc/qs/test" {
 		t.Errorf("sites: %+v", cfg.Sites)
 	}
-	if q := cfg.QRSConfig(cfg.Sites[1]); q.ResponseTimeout != 10*time.Minute || q.ConnectTimeout != 0 || q.User != `INTERNAL\sa_promoter` {
+	if q := cfg.QRSConfig(cfg.Sites[1]); q.ResponseTimeout != 10*time.Minute || q.ConnectTimeout != 0 || q.HubHost != "qlik.company.com" || q.User != `INTERNAL\sa_promoter` {
 		t.Errorf("QRS config of test: %+v", q)
 	}
 	if cfg.StateDir != filepath.Join(dir, "data") || cfg.Policies != filepath.Join(dir, "policies") {

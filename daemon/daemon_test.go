@@ -461,3 +461,47 @@ func TestOperationsEndpoints(t *testing.T) {
 		return resp.StatusCode == 503 && strings.Contains(string(b), "site dev: unreachable")
 	})
 }
+
+// A reload made while the daemon was stopped is caught up as a reconciled
+// event that is also `reloaded`, so promote on reload still runs, once.
+func TestCatchUpPromotesAReloadMadeWhileStopped(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	app := appByName(t, h.dev, "Nightly KPIs")
+	waitFor(t, 20*time.Second, "the first catch-up mark", func() bool {
+		m, _ := h.d.store.CatchupMark(context.Background(), "dev")
+		return m != ""
+	})
+	h.stop()
+	before := len(appsNamed(h.test, "Nightly KPIs", "Sales"))
+	if err := h.human.ReloadApp(context.Background(), app.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	h.start()
+	waitFor(t, 20*time.Second, "catch-up to promote the reload", func() bool {
+		for _, r := range h.reportsFor(app.ID) {
+			if r.Outcome == OutcomeActed && contains(r.Kinds, engine.KindReloaded) {
+				return true
+			}
+		}
+		return false
+	})
+	h.settle(500 * time.Millisecond)
+	promoted := 0
+	for _, r := range h.reportsFor(app.ID) {
+		if r.Outcome != OutcomeActed || !contains(r.Kinds, engine.KindReloaded) {
+			continue
+		}
+		promoted++
+		if !contains(r.Kinds, engine.KindReconciled) {
+			t.Errorf("the promotion ran for %v, want a reconciled, reloaded event", r.Kinds)
+		}
+	}
+	if promoted != 1 {
+		t.Errorf("promoted %d times, want 1", promoted)
+	}
+	if n := len(appsNamed(h.test, "Nightly KPIs", "Sales")); n != before {
+		t.Errorf("test holds %d 'Nightly KPIs' in Sales, want %d (overwritten)", n, before)
+	}
+}

@@ -221,13 +221,17 @@ func (d *Daemon) execute(ctx context.Context, job store.Job, ns []store.Notifica
 // readEvent reads what QRS says now about the app, its stream and owner.
 func (d *Daemon) readEvent(ctx context.Context, s *site, job store.Job, ns []store.Notification) (*engine.Event, error) {
 	ev := &engine.Event{Site: job.Site}
-	forced := ""
+	forced, notified := "", false
 	for _, n := range ns {
 		if ev.ReceivedAt.IsZero() || n.ReceivedAt.Before(ev.ReceivedAt) {
 			ev.ReceivedAt = n.ReceivedAt
 		}
-		if n.Change == nil {
+		if n.Kind != "" {
 			forced = n.Kind
+		} else {
+			notified = true
+		}
+		if n.Change == nil {
 			continue
 		}
 		var c qrs.ChangeInfo
@@ -236,8 +240,10 @@ func (d *Daemon) readEvent(ctx context.Context, s *site, job store.Job, ns []sto
 		}
 		ev.Notification = append(ev.Notification, c)
 	}
-	if len(ev.Notification) == 0 {
-		ev.Kind = forced // only catch-up asked: the event is "reconciled"
+	if !notified {
+		// Only catch-up asked: the event is "reconciled", with the reload
+		// or publish catch-up saw (see missedChange) as its notification.
+		ev.Kind = forced
 	}
 	if ev.ReceivedAt.IsZero() {
 		ev.ReceivedAt = d.now()

@@ -17,7 +17,7 @@ type Notification struct {
 	Site       string
 	AppID      string
 	Kind       string          // a forced event kind ("reconciled"); "" for a QRS notification
-	Change     json.RawMessage // the ExternalChangeInfo as received; nil for reconciled
+	Change     json.RawMessage // the ExternalChangeInfo as received; for reconciled, what catch-up saw (or nil)
 	ReceivedAt time.Time       // set by Record when zero
 }
 
