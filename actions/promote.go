@@ -342,7 +342,7 @@ func (j *promoteJob) doExport(ctx context.Context) (*spool, error) {
 	}
 	j.spool = sp
 	j.in.Log.Info("promote: exported", "app", j.appID, "site", j.src.Alias(), "bytes", sp.Size())
-	j.progressf("promote: exported %s (%s)", what, bytesText(sp.Size()))
+	j.progressf("promote: export of %s done (%s)", what, bytesText(sp.Size()))
 	return sp, nil
 }
 
@@ -563,7 +563,7 @@ func (r *siteRun) ensureHelper(ctx context.Context) (*qrs.App, error) {
 	}
 	if moved.Load() > 0 {
 		r.in.Log.Info("promote: uploaded", "site", r.t.Site, "app", app.ID, "bytes", moved.Load())
-		r.progressf("promote: site %s: uploaded %s", r.t.Site, bytesText(size))
+		r.progressf("promote: site %s: upload done (%s), app %s", r.t.Site, bytesText(size), short(app.ID))
 	} else {
 		r.in.Log.Info("promote: using the app an interrupted attempt uploaded", "site", r.t.Site, "app", app.ID)
 	}
