@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/qs-promoter/qs-promoter/actions"
 	"github.com/qs-promoter/qs-promoter/daemon"
 	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/qrs"
 )
 
 func init() {
@@ -93,15 +95,38 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "check takes no arguments (use --policies DIR)\n")
 		return errUsage
 	}
-	opts, dir, _, err := pf.options("")
+	opts, dir, cfg, err := pf.options("")
 	if err == nil {
+		// The certificates are read as serve reads them (no site is
+		// contacted), so that a wrong certs folder is found here rather
+		// than when the daemon starts.
+		certErrs := checkSiteCerts(cfg, stderr)
 		var rs *engine.Ruleset
-		if rs, err = engine.Load(dir, opts); err == nil {
+		if rs, err = engine.Load(dir, opts); err == nil && certErrs == nil {
 			fmt.Fprintf(stdout, "ok: %d files, %d policies (revision %s)\n", len(rs.Files), len(rs.Policies), rs.Revision)
 			return nil
 		}
+		err = errors.Join(certErrs, err)
 	}
 	return printProblems(stdout, err)
+}
+
+// checkSiteCerts loads every configured site's certificate folder as the
+// daemon does, without connecting. Warnings (an expired certificate) go to
+// warn; a nil cfg checks nothing.
+func checkSiteCerts(cfg *daemon.Config, warn io.Writer) error {
+	if cfg == nil {
+		return nil
+	}
+	var errs []error
+	for _, s := range cfg.Sites {
+		qc := cfg.QRSConfig(s)
+		qc.Log = slog.New(slog.NewTextHandler(warn, nil))
+		if _, err := qrs.NewClient(qc); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", cfg.Path, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // printProblems prints every problem of a joined error on its own line and

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/qs-promoter/qs-promoter/qrs/qrssim"
+)
+
+// check --config reads every site's certificate folder as serve does, so a
+// wrong certs path is reported by check, together with the policy problems,
+// instead of only when the daemon starts.
+func TestCheckConfigCertificates(t *testing.T) {
+	dir := t.TempDir()
+	sim, err := qrssim.Start(qrssim.Options{CertDir: filepath.Join(dir, "certs"), Sites: []qrssim.SiteOptions{
+		{Alias: "dev", Seed: qrssim.DefaultSeed("dev")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	dev := sim.Site("dev")
+	policies, err := filepath.Abs("../../policies") // relative paths in a config are resolved against its folder
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeConfig := func(testCerts string) string {
+		p := filepath.Join(dir, "config.yaml")
+		text := fmt.Sprintf(`callback_url: http://127.0.0.1:5000
+policies: %s
+sites:
+  - {alias: dev, host: localhost, port: %d, certs: %s, watch: true}
+  - {alias: test, host: localhost, port: 4242, certs: %s}
+`, policies, dev.Port(), dev.CertDir(), testCerts)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	p := writeConfig(dev.CertDir()) // any valid folder: check does not connect
+	if code, out, errOut := runCmd(t, "check", "--config", p); code != 0 || !strings.HasPrefix(out, "ok: ") {
+		t.Errorf("check with valid certificates: %d %q %q", code, out, errOut)
+	}
+
+	missing := filepath.Join(dir, "cert", "test")
+	p = writeConfig(missing)
+	code, out, _ := runCmd(t, "check", "--config", p)
+	want := p + `: qrs: site "test": ` + filepath.Join(missing, "client.pem") + ": file not found; export the client certificate"
+	if code != 1 || !strings.HasPrefix(out, want) {
+		t.Errorf("check with a missing certs folder: exit %d, want a line starting %q:\n%s", code, want, out)
+	}
+	if strings.Contains(out, "ok: ") {
+		t.Errorf("check says ok despite the missing certificates:\n%s", out)
+	}
+}
