@@ -132,3 +132,29 @@ func TestLoadSeedFile(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+// A seeded app's modifiedDate is never older than its publish or reload, as
+// on a real server (catch-up relies on it).
+func TestSeededAppsWereModifiedByTheirLastPublishOrReload(t *testing.T) {
+	sim, err := Start(Options{Sites: []SiteOptions{{Alias: "dev", Seed: DefaultSeed("dev")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	published := 0
+	for _, a := range sim.Site("dev").Apps() {
+		m := parseTime(a.ModifiedDate)
+		if a.Published {
+			published++
+		}
+		if p := parseTime(a.PublishTime); a.Published && p.After(m) {
+			t.Errorf("%s: published at %s, after its modifiedDate %s", a.Name, a.PublishTime, a.ModifiedDate)
+		}
+		if r := parseTime(a.LastReloadTime); r.After(m) {
+			t.Errorf("%s: reloaded at %s, after its modifiedDate %s", a.Name, a.LastReloadTime, a.ModifiedDate)
+		}
+	}
+	if published == 0 {
+		t.Fatal("the default dev seed has no published app")
+	}
+}

@@ -244,6 +244,13 @@ func (s *Site) load(seed *Seed) (appIDs []string, err error) {
 			as.streamID = s.streamByName(a.Stream).id
 			as.publishTime = created.Add(time.Hour)
 		}
+		// QRS bumps modifiedDate on every publish and reload: a seeded app
+		// was last modified by the later of them, never before.
+		for _, t := range []time.Time{as.publishTime, as.lastReload} {
+			if t.After(as.modified) {
+				as.modified = t
+			}
+		}
 		as.props = s.seedProps(a.Properties, created, a.Owner)
 		for _, t := range a.Tags {
 			as.tagIDs = append(as.tagIDs, s.tagByName(t).id)
