@@ -86,7 +86,7 @@ func (a *describe) Plan(ctx context.Context, in *engine.StepInput) (engine.Resul
 		return engine.Result{Status: engine.StatusFailed, Summary: "describe: " + err.Error()}, err
 	}
 	res := engine.Result{Status: engine.StatusPlanned,
-		Summary: fmt.Sprintf("would set the description of %s to %q", plural(len(list), "app"), a.text(in))}
+		Summary: fmt.Sprintf("would set the description of %s to “%s”", plural(len(list), "app"), oneLine(a.text(in)))}
 	for _, p := range list {
 		if p.AppID == "" {
 			res.Details = append(res.Details, fmt.Sprintf("would describe %s in stream %s on site %s", q(p.Name), q(p.Stream), p.Site))

@@ -44,7 +44,7 @@ func TestOfflinePlans(t *testing.T) {
 		want   string
 	}{
 		{"promote", promoteParams(), engine.StatusPlanned, "would promote " + offlineName + " to site test (overwrite) into streams Everyone, Sales; to site prod (duplicate) into streams Everyone, Sales (sites not contacted: use dry-run --live for the exact apps)"},
-		{"describe", engine.Params{"apps": promoted.Values["apps"], "text": "promoted"}, engine.StatusPlanned, `would set the description of 4 apps to "promoted"`},
+		{"describe", engine.Params{"apps": promoted.Values["apps"], "text": "promoted"}, engine.StatusPlanned, `would set the description of 4 apps to “promoted”`},
 		{"s3-version", nil, engine.StatusPlanned, "would version " + offlineName + " (exported without data from site dev) as s3://(configured bucket)/" + `Sales "Q1" {{ app.id }} <b>-Template.qvf`},
 		{"duplicate-to-owner", engine.Params{"name": "Mine"}, engine.StatusPlanned, "would copy app 3b2c1a00… " + offlineName + ` on site dev as 'Mine' owned by COMPANY\rep`},
 		{"unpublish", nil, engine.StatusPlanned, "would copy app 3b2c1a00… " + offlineName + ` to COMPANY\rep, verify the copy, then delete the published app from stream 'Review' on site dev`},

@@ -110,7 +110,7 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 	clients := map[string]*qrs.Client{}
 	for _, sc := range cfg.Sites {
 		qc := cfg.QRSConfig(sc)
-		qc.Log = d.log.With("site", sc.Alias)
+		qc.Log = d.log // the client names the site in every line
 		qc.Observe = d.metrics.observeQRS
 		if o.siteConfig != nil {
 			o.siteConfig(sc.Alias, &qc)

@@ -133,7 +133,7 @@ func (s *Store) open(ctx context.Context) error {
 		return fmt.Errorf("protect %s: %w", path, err)
 	}
 	driver := riversqlite.New(db)
-	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: s.opts.Log})
+	migrator, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: slog.New(riverHandler{s.opts.Log.Handler()})})
 	if err != nil {
 		return fmt.Errorf("queue migrations: %w", err)
 	}
@@ -163,7 +163,7 @@ func (s *Store) open(ctx context.Context) error {
 	}
 
 	cfg := &river.Config{
-		Logger:               s.opts.Log,
+		Logger:               slog.New(riverHandler{s.opts.Log.Handler()}),
 		MaxAttempts:          s.opts.MaxAttempts,
 		RescueStuckJobsAfter: s.opts.RescueAfter,
 		JobTimeout:           -1, // a promotion of a large app may take long; rescue handles lost jobs
@@ -358,3 +358,20 @@ CREATE TABLE IF NOT EXISTS qsp_site (
 	catchup_mark TEXT NOT NULL DEFAULT ''
 );
 `
+
+// riverHandler passes River's own log lines at warning level and above, and
+// all of them when debug logging is on: its routine info lines (migrations,
+// job counts every few seconds) are noise to an admin reading the log.
+type riverHandler struct{ slog.Handler }
+
+func (h riverHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return (l >= slog.LevelWarn || h.Handler.Enabled(ctx, slog.LevelDebug)) && h.Handler.Enabled(ctx, l)
+}
+
+func (h riverHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return riverHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h riverHandler) WithGroup(name string) slog.Handler {
+	return riverHandler{h.Handler.WithGroup(name)}
+}
