@@ -21,21 +21,22 @@ import (
 
 // Daemon is `qs-promoter serve`: build it with New, run it with Run.
 type Daemon struct {
-	cfg     *Config
-	log     *slog.Logger
-	now     func() time.Time
-	store   *store.Store
-	sites   map[string]*site // by alias
-	order   []*site          // configuration order
-	rules   *policyRules
-	acts    map[string]engine.Action
-	audit   *auditLog
-	metrics *metrics
-	ln      net.Listener
-	srv     *http.Server
-	locks   appLocks
-	ownUser string // the service user as QRS writes it in modifiedByUserName, lower case
-	started time.Time
+	cfg      *Config
+	log      *slog.Logger
+	now      func() time.Time
+	store    *store.Store
+	sites    map[string]*site // by alias
+	order    []*site          // configuration order
+	rules    *policyRules
+	acts     map[string]engine.Action
+	audit    *auditLog
+	metrics  *metrics
+	ln       net.Listener
+	srv      *http.Server
+	locks    appLocks
+	ownUser  string // the service user as QRS writes it in modifiedByUserName, lower case
+	started  time.Time
+	instance string // random ID of this process, on /healthz (see checkCallbackURL)
 
 	hooksMu sync.Mutex
 	hooks   []func(ExecutionReport)
@@ -97,7 +98,7 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 		o.now = time.Now
 	}
 	d = &Daemon{cfg: cfg, log: o.log, now: o.now, sites: map[string]*site{}, metrics: newMetrics(),
-		ownUser: accountName(cfg.User), hooks: o.hooks, started: o.now()}
+		ownUser: accountName(cfg.User), hooks: o.hooks, started: o.now(), instance: newInstanceID()}
 	var closers []func() error
 	defer func() {
 		if err != nil {
@@ -243,6 +244,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 	wg.Go(func() { d.pruneLoop(bg) })
+	if d.cfg.CallbackURL != "" {
+		wg.Go(func() {
+			if err := d.checkCallbackURL(bg); err != nil && bg.Err() == nil {
+				d.log.Warn("notifications will not arrive", "err", err)
+			}
+		})
+	}
 
 	var runErr error
 	select {

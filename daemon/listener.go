@@ -32,7 +32,10 @@ var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[
 func (d *Daemon) routes() http.Handler {
 	r := mux.NewRouter()
 	r.HandleFunc("/callback/{site}/{token}", d.handleCallback).Methods(http.MethodPost)
-	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }).Methods(http.MethodGet)
+	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set(instanceHeader, d.instance)
+		fmt.Fprintln(w, "ok")
+	}).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", d.handleReady).Methods(http.MethodGet)
 	r.HandleFunc("/status", d.handleStatus).Methods(http.MethodGet)
 	r.HandleFunc("/-/reload", d.handleReload).Methods(http.MethodPost)

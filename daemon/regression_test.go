@@ -2,6 +2,10 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,4 +104,29 @@ func TestCatchUpAfterFailedFirstSubscription(t *testing.T) {
 	h.dev.SetFaults(qrssim.Faults{ErrorPaths: []string{"/qrs/notification"}, ErrorCount: 1})
 	h.start()
 	waitFor(t, 20*time.Second, "catch-up to promote", func() bool { return countOutcome(h.reportsFor(src.ID), OutcomeActed) == 1 })
+}
+
+// The callback self-check accepts the daemon's own callback_url and names
+// the problem for one that reaches nothing or another process.
+func TestCheckCallbackURL(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	ctx := context.Background()
+	if err := h.d.checkCallbackURL(ctx); err != nil {
+		t.Fatalf("the daemon's own callback_url: %v", err)
+	}
+	good := h.d.cfg.CallbackURL
+	defer func() { h.d.cfg.CallbackURL = good }()
+
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
+	defer other.Close()
+	h.d.cfg.CallbackURL = other.URL
+	if err := h.d.checkCallbackURL(ctx); err == nil || !strings.Contains(err.Error(), "reaches another process") {
+		t.Errorf("another process: %v", err)
+	}
+	other.Close()
+	h.d.cfg.CallbackURL = other.URL // now closed: nothing answers
+	if err := h.d.checkCallbackURL(ctx); err == nil || !strings.Contains(err.Error(), "does not answer from this machine") {
+		t.Errorf("nothing there: %v", err)
+	}
 }
