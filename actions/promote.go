@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -56,6 +57,7 @@ type promoteJob struct {
 	name    string
 	keep    bool
 	targets []engine.Target
+	ignored []string // targets left out, said in the result
 	streams []string
 
 	export func() (*spool, error) // exports on first call, once
@@ -104,6 +106,10 @@ func (a *promote) job(in *engine.StepInput) (*promoteJob, error) {
 		if !seen[strings.ToLower(t.Site)] {
 			seen[strings.ToLower(t.Site)] = true
 			j.targets = append(j.targets, engine.Target{Site: t.Site, Mode: mode})
+		} else if !slices.ContainsFunc(j.targets, func(u engine.Target) bool { return strings.EqualFold(u.Site, t.Site) && u.Mode == mode }) {
+			// One mode per site: overwriting and duplicating into the same
+			// streams at once is almost surely a slip; say so rather than drop it silently.
+			j.ignored = append(j.ignored, fmt.Sprintf("site %s is listed twice; %s is ignored (the first value, %s, is used)", t.Site, mode, j.modeOf(t.Site)))
 		}
 	}
 	for _, s := range in.Params.Strings("streams") {
@@ -118,6 +124,16 @@ func (a *promote) job(in *engine.StepInput) (*promoteJob, error) {
 		return nil, errors.New("no target stream: streams is empty")
 	}
 	return j, nil
+}
+
+// modeOf returns the mode used for a site.
+func (j *promoteJob) modeOf(site string) string {
+	for _, t := range j.targets {
+		if strings.EqualFold(t.Site, site) {
+			return t.Mode
+		}
+	}
+	return ""
 }
 
 func (j *promoteJob) close() {
@@ -637,7 +653,7 @@ func summarise(j *promoteJob, outs []siteOutcome, plan bool) engine.Result {
 	notFound := map[string][]string{}
 	failures := []SiteFailure{}
 	uploaded := map[string]int64{}
-	var details []string
+	details := append([]string(nil), j.ignored...)
 	replaced, published := 0, 0
 	var doneSites []string
 	for _, o := range outs {

@@ -353,3 +353,21 @@ func TestPromoteFailedPublishLeavesNoCopy(t *testing.T) {
 		t.Errorf("apps left under a temporary name after the retry: %v", h)
 	}
 }
+
+// A site listed with both modes is promoted once, with the first, and the
+// result says the other was ignored.
+func TestPromoteSiteListedTwiceSaysWhichModeIsIgnored(t *testing.T) {
+	sim, d := testSites(t, "dev", "test")
+	a, in := promoteIn(t, d, sim, "Sales Pipeline", []engine.Target{{Site: "test", Mode: "Overwrite"}, {Site: "TEST", Mode: "duplicate"}, {Site: "test", Mode: "overwrite"}}, "Everyone")
+	res, err := a.Run(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(appsOf(t, res)); n != 1 {
+		t.Errorf("promoted %d apps, want 1", n)
+	}
+	want := "site TEST is listed twice; duplicate is ignored (the first value, overwrite, is used)"
+	if len(res.Details) == 0 || res.Details[0] != want {
+		t.Errorf("details %q, want first %q", res.Details, want)
+	}
+}
