@@ -1,0 +1,48 @@
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestReadmeConfigExamplesLoad keeps the README true: every configuration
+// example in it (a YAML block starting with `sites:`) is one the daemon
+// accepts.
+func TestReadmeConfigExamplesLoad(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	approvers, err := os.ReadFile("../testdata/approvers.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SMTP_PASSWORD", "secret")
+	found := 0
+	for _, block := range strings.Split(string(b), "```yaml\n")[1:] {
+		example, _, _ := strings.Cut(block, "```")
+		if !strings.HasPrefix(example, "sites:") {
+			continue
+		}
+		found++
+		dir := t.TempDir()
+		for _, name := range []string{"approvers.csv", "ApprovalStreamsToEmailAddressMap.csv"} {
+			if err := os.WriteFile(filepath.Join(dir, name), approvers, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c, err := ParseConfig(filepath.Join(dir, "qs-promoter.yaml"), []byte(example))
+		if err != nil {
+			t.Errorf("a configuration example in README.md does not load:\n%v\n%s", err, example)
+			continue
+		}
+		if len(c.Sites) < 2 {
+			t.Errorf("example %d has %d sites", found, len(c.Sites))
+		}
+	}
+	if found < 2 {
+		t.Fatalf("found %d configuration examples in README.md, want the going-live one and the reference", found)
+	}
+}
