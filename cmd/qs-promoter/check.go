@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/qs-promoter/qs-promoter/actions"
 	"github.com/qs-promoter/qs-promoter/daemon"
@@ -86,13 +87,18 @@ func factsConfig(opts engine.LoadOptions, cfg *daemon.Config) map[string]any {
 }
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("check", "check [--policies DIR] [--config FILE] [--sites a,b]", stderr)
+	fs := newFlagSet("check", "check [--policies DIR] [--config FILE [--connect]] [--sites a,b]", stderr)
 	pf := addPolicyFlags(fs)
+	connect := fs.Bool("connect", false, "with --config: also call every site (GET /qrs/about), read-only, and say how each answers")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "check takes no arguments (use --policies DIR)\n")
+		return errUsage
+	}
+	if *connect && *pf.config == "" {
+		fmt.Fprintln(stderr, "check --connect needs --config FILE (the sites to call)")
 		return errUsage
 	}
 	opts, dir, cfg, err := pf.options("")
@@ -101,6 +107,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// contacted), so that a wrong certs folder is found here rather
 		// than when the daemon starts.
 		certErrs := checkSiteCerts(cfg, stderr)
+		if *connect && certErrs == nil {
+			certErrs = connectSites(ctx, cfg, stdout)
+		}
 		var rs *engine.Ruleset
 		if rs, err = engine.Load(dir, opts); err == nil && certErrs == nil {
 			fmt.Fprintf(stdout, "ok: %d files, %d policies (revision %s)\n", len(rs.Files), len(rs.Policies), rs.Revision)
@@ -125,6 +134,29 @@ func checkSiteCerts(cfg *daemon.Config, warn io.Writer) error {
 		if _, err := qrs.NewClient(qc); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", cfg.Path, err))
 		}
+	}
+	return errors.Join(errs...)
+}
+
+// connectSites calls GET /qrs/about on every configured site, as the
+// original's console tested each QRS connection, and prints one line per
+// site; the failures are returned as problems.
+func connectSites(ctx context.Context, cfg *daemon.Config, w io.Writer) error {
+	var errs []error
+	for _, s := range cfg.Sites {
+		qc := cfg.QRSConfig(s)
+		qc.Log = slog.New(slog.DiscardHandler)
+		qc.MaxAttempts = 1
+		c, err := qrs.NewClient(qc)
+		if err == nil {
+			start := time.Now()
+			var about *qrs.About
+			if about, err = c.ReadOnly().About(ctx); err == nil {
+				fmt.Fprintf(w, "site %s: ok, QRS %s at %s:%d answered in %s\n", s.Alias, about.BuildVersion, s.Host, s.Port, time.Since(start).Round(time.Millisecond))
+				continue
+			}
+		}
+		errs = append(errs, err) // the client's errors name the site
 	}
 	return errors.Join(errs...)
 }

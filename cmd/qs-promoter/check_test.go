@@ -57,3 +57,43 @@ sites:
 		t.Errorf("check says ok despite the missing certificates:\n%s", out)
 	}
 }
+
+// check --connect calls every site read-only and names the one that does
+// not answer.
+func TestCheckConnect(t *testing.T) {
+	dir := t.TempDir()
+	sim, err := qrssim.Start(qrssim.Options{CertDir: filepath.Join(dir, "certs"), Sites: []qrssim.SiteOptions{
+		{Alias: "dev", Seed: qrssim.DefaultSeed("dev")},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	dev := sim.Site("dev")
+	policies, err := filepath.Abs("../../policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "config.yaml")
+	// test points at a port where nothing listens (the sim's own port + 1000).
+	text := fmt.Sprintf(`callback_url: http://127.0.0.1:5000
+policies: %s
+sites:
+  - {alias: dev, host: localhost, port: %d, certs: %s, watch: true}
+  - {alias: test, host: localhost, port: %d, certs: %s, connect_timeout: 2s}
+`, policies, dev.Port(), dev.CertDir(), dev.Port()+1000, dev.CertDir())
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCmd(t, "check", "--config", p, "--connect")
+	t.Log(out)
+	if code != 1 || !strings.Contains(out, "site dev: ok, QRS ") || !strings.Contains(out, "qrs test: GET /qrs/about: ") || strings.Contains(out, "ok: ") {
+		t.Errorf("check --connect: exit %d\n%s", code, out)
+	}
+	if w := dev.Writes(); len(w) != 0 {
+		t.Errorf("check --connect wrote to the site: %+v", w)
+	}
+	if code, _, errOut := runCmd(t, "check", "--connect"); code != 2 || !strings.Contains(errOut, "needs --config") {
+		t.Errorf("check --connect without --config: %d %q", code, errOut)
+	}
+}
