@@ -50,9 +50,3 @@ func retryIf[T any](ctx context.Context, r Retry, transient func(error) bool, f 
 		wait = min(wait*2, r.Max)
 	}
 }
-
-// do is try for calls without a result.
-func do(ctx context.Context, r Retry, f func(context.Context) error) error {
-	_, err := try(ctx, r, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
-	return err
-}
