@@ -29,8 +29,6 @@ type call struct {
 
 func (c *call) param(name string) string { return c.params[name] }
 
-func (c *call) hasParam(name string) bool { _, ok := c.params[name]; return ok }
-
 func (c *call) boolParam(name string) bool { return strings.EqualFold(c.params[name], "true") }
 
 func (c *call) text(status int, text string) {
