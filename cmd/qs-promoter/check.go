@@ -23,7 +23,6 @@ func init() {
 // the policies are and what they are checked against.
 type policyFlags struct {
 	policies, config, sites *string
-	sitesSet                bool
 }
 
 func addPolicyFlags(fs interface {
