@@ -221,9 +221,8 @@ func TestExecuteDryRunOnRecordedEvent(t *testing.T) {
 
 // memCheckpoints is an in-memory Checkpoints.
 type memCheckpoints struct {
-	saved   map[string]Result
-	failOn  string
-	journal map[string]map[string]string
+	saved  map[string]Result
+	failOn string
 }
 
 func (m *memCheckpoints) Load(k string) (Result, bool) { r, ok := m.saved[k]; return r, ok }
