@@ -569,7 +569,7 @@ func (s *Site) list(c *call, res, kind string) {
 			docs = append(docs, s.renderStream(st))
 		}
 		s.mu.Unlock()
-		answerList(c, docs, func(d streamDoc) idName { return idName{ID: d.ID, Name: d.Name} }, kind)
+		answerList(c, docs, func(d streamDoc) streamRef { return streamRef{ID: d.ID, Name: d.Name} }, kind)
 	case "user":
 		docs := make([]userDoc, 0, len(s.users.order))
 		for _, u := range s.users.all() {
@@ -585,15 +585,15 @@ func (s *Site) list(c *call, res, kind string) {
 			docs = append(docs, renderTag(t))
 		}
 		s.mu.Unlock()
-		answerList(c, docs, func(d tagDoc) idName { return idName{ID: d.ID, Name: d.Name} }, kind)
+		answerList(c, docs, func(d tagDoc) tagRef { return tagRef{ID: d.ID, Name: d.Name} }, kind)
 	default:
 		docs := make([]defDoc, 0, len(s.defs.order))
 		for _, d := range s.defs.all() {
 			docs = append(docs, renderDef(d))
 		}
 		s.mu.Unlock()
-		answerList(c, docs, func(d defDoc) defCondensedDoc {
-			return defCondensedDoc{ID: d.ID, Name: d.Name, ValueType: d.ValueType, ChoiceValues: d.ChoiceValues}
+		answerList(c, docs, func(d defDoc) defRef {
+			return defRef{ID: d.ID, Name: d.Name, ValueType: d.ValueType, ChoiceValues: d.ChoiceValues}
 		}, kind)
 	}
 }

@@ -282,20 +282,6 @@ type defDoc struct {
 	SchemaPath         string   `json:"schemaPath"`
 }
 
-type defCondensedDoc struct {
-	ID           string   `json:"id"`
-	Name         string   `json:"name"`
-	ValueType    string   `json:"valueType"`
-	ChoiceValues []string `json:"choiceValues"`
-	Privileges   []string `json:"privileges"`
-}
-
-type idName struct {
-	ID         string   `json:"id"`
-	Name       string   `json:"name"`
-	Privileges []string `json:"privileges"`
-}
-
 func fmtTime(t time.Time) string {
 	if t.IsZero() {
 		return qrs.NeverPublished
