@@ -32,6 +32,7 @@ type Error struct {
 	retryAfter time.Duration // the server's Retry-After, if any
 }
 
+// Error says which site and request failed, and how.
 func (e *Error) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "qrs %s: %s %s: ", e.Site, e.Method, e.Path)
@@ -47,6 +48,7 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the transport error (nil when the server answered).
 func (e *Error) Unwrap() error { return e.Err }
 
 func statusOf(err error) int {

@@ -22,6 +22,7 @@ const (
 	ChangeDelete    ChangeType = 3
 )
 
+// String returns the name QRS gives the change type ("Add", "Update", …).
 func (c ChangeType) String() string {
 	switch c {
 	case ChangeAdd:
