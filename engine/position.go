@@ -22,6 +22,7 @@ type PositionError struct {
 	Msg  string
 }
 
+// Error formats the problem as file:line:col: message (file:line: when Col is 0).
 func (e *PositionError) Error() string {
 	if e.Col <= 0 {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
