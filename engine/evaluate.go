@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/expr-lang/expr/vm"
@@ -41,7 +42,7 @@ func (rs *Ruleset) Evaluate(f *Facts) []Match {
 func (rs *Ruleset) match(machine *vm.VM, p *Policy, f *Facts, env any, m *Match) {
 	kind := ""
 	for _, k := range f.Event.Kinds {
-		if contains(p.On, k) {
+		if slices.Contains(p.On, k) {
 			kind = k
 			break
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -34,7 +35,7 @@ func ReadEvent(r io.Reader) (*Event, error) {
 	}
 	var unknown []string
 	for k := range top {
-		if !contains(eventKeys, k) {
+		if !slices.Contains(eventKeys, k) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -52,7 +53,7 @@ func ReadEvent(r io.Reader) (*Event, error) {
 	if ev.App.ID == "" {
 		return nil, errors.New("the event's \"app\" has no \"id\"")
 	}
-	if ev.Kind != "" && !contains(EventKinds, ev.Kind) {
+	if ev.Kind != "" && !slices.Contains(EventKinds, ev.Kind) {
 		return nil, fmt.Errorf("the event's kind %q is unknown (known: %s)", ev.Kind, strings.Join(EventKinds, ", "))
 	}
 	return &ev, nil
@@ -190,7 +191,7 @@ func eventFacts(ev *Event) EventFacts {
 			updated = true
 		}
 		for _, p := range n.ChangedProperties {
-			if !contains(e.Changed, p) {
+			if !slices.Contains(e.Changed, p) {
 				e.Changed = append(e.Changed, p)
 			}
 			switch strings.ToLower(p) {
@@ -202,7 +203,7 @@ func eventFacts(ev *Event) EventFacts {
 		}
 	}
 	add := func(ok bool, k string) {
-		if ok && !contains(e.Kinds, k) {
+		if ok && !slices.Contains(e.Kinds, k) {
 			e.Kinds = append(e.Kinds, k)
 		}
 	}

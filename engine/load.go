@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -164,7 +165,7 @@ func (l *loader) mapping(n *yaml.Node, what string, known []string, each func(ke
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		key := k.Value
-		if !contains(known, key) {
+		if !slices.Contains(known, key) {
 			l.node(k, "unknown key %q in %s%s (known: %s)", key, what, suggest(key, known), strings.Join(known, ", "))
 			continue
 		}
@@ -175,15 +176,6 @@ func (l *loader) mapping(n *yaml.Node, what string, known []string, each func(ke
 		seen[key] = true
 		each(key, k, v)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // scalar returns the node's text if it is a scalar, else reports it.
@@ -317,11 +309,11 @@ func (l *loader) on(n *yaml.Node) []string {
 			continue
 		}
 		k := normalise(v)
-		if !contains(EventKinds, k) {
+		if !slices.Contains(EventKinds, k) {
 			l.node(it, "unknown event kind %q%s (known: %s)", v, suggest(k, EventKinds), strings.Join(EventKinds, ", "))
 			continue
 		}
-		if !contains(out, k) {
+		if !slices.Contains(out, k) {
 			out = append(out, k)
 		}
 	}
@@ -386,7 +378,7 @@ func (l *loader) vars(p *Policy, n *yaml.Node) {
 			l.node(k, "var name %q: use letters, digits and _ (it is read as vars.%s)", k.Value, k.Value)
 			continue
 		}
-		if contains(p.Vars, k.Value) {
+		if slices.Contains(p.Vars, k.Value) {
 			l.node(k, "var %q given twice", k.Value)
 			continue
 		}
@@ -509,7 +501,7 @@ func (l *loader) params(s *Step, with *yaml.Node, actionNode *yaml.Node) {
 			known := paramNames(s.spec.Params)
 			for i := 0; i+1 < len(with.Content); i += 2 {
 				k, v := with.Content[i], with.Content[i+1]
-				if !contains(known, k.Value) {
+				if !slices.Contains(known, k.Value) {
 					l.node(k, "unknown parameter %q for action %s%s (its parameters: %s)", k.Value, s.spec.Name, suggest(k.Value, known), listOr(known, "none"))
 					continue
 				}

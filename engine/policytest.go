@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -128,13 +129,13 @@ func runCase(rs *Ruleset, acts map[string]Action, c testCase) []string {
 	if e.matchedGiv && strings.Join(matched, ", ") != strings.Join(e.matched, ", ") {
 		out = append(out, fmt.Sprintf("matched: got [%s], want [%s]", strings.Join(matched, ", "), strings.Join(e.matched, ", ")))
 		for _, name := range e.matched {
-			if !contains(matched, name) {
+			if !slices.Contains(matched, name) {
 				out = append(out, fmt.Sprintf("  %s did not match: %s", name, reasons[name]))
 			}
 		}
 	}
 	for _, name := range e.notMatched {
-		if contains(matched, name) {
+		if slices.Contains(matched, name) {
 			out = append(out, fmt.Sprintf("%s matched (%s), want no match", name, reasons[name]))
 		}
 	}
@@ -154,7 +155,7 @@ func runCase(rs *Ruleset, acts map[string]Action, c testCase) []string {
 				skipped = append(skipped, key)
 			case s.Err != "" && !s.NotRun:
 				failed = append(failed, key)
-				if !contains(e.failed, key) {
+				if !slices.Contains(e.failed, key) {
 					out = append(out, fmt.Sprintf("step %s failed: %s", key, s.Err))
 				}
 			case !s.NotRun:
@@ -202,7 +203,7 @@ func runCase(rs *Ruleset, acts map[string]Action, c testCase) []string {
 		out = append(out, fmt.Sprintf("skipped: got [%s], want [%s]", strings.Join(skipped, ", "), strings.Join(e.skipped, ", ")))
 	}
 	for _, k := range e.failed {
-		if !contains(failed, k) {
+		if !slices.Contains(failed, k) {
 			out = append(out, fmt.Sprintf("step %s did not fail", k))
 		}
 	}
@@ -413,7 +414,7 @@ func (tl *testLoader) eventOverrides(n *yaml.Node, e *EventFacts) {
 		}
 	}
 	for _, k := range append([]string{e.Kind}, e.Kinds...) {
-		if k != "" && !contains(EventKinds, k) {
+		if k != "" && !slices.Contains(EventKinds, k) {
 			tl.node(n, "unknown event kind %q%s (known: %s)", k, suggest(k, EventKinds), strings.Join(EventKinds, ", "))
 			break
 		}
@@ -564,7 +565,7 @@ func (tl *testLoader) expect(n *yaml.Node) testExpect {
 // checkPolicies reports policy names that the rule set does not have.
 func (tl *testLoader) checkPolicies(n *yaml.Node, names []string) {
 	for _, name := range names {
-		if !contains(tl.policies, name) {
+		if !slices.Contains(tl.policies, name) {
 			tl.node(n, "no policy is named %q%s", name, suggest(name, tl.policies))
 		}
 	}
@@ -577,7 +578,7 @@ func (tl *testLoader) checkSteps(n *yaml.Node) {
 		items = []*yaml.Node{n}
 	}
 	for _, it := range items {
-		if it.Kind == yaml.ScalarNode && it.Tag != "!!null" && !contains(tl.steps, it.Value) {
+		if it.Kind == yaml.ScalarNode && it.Tag != "!!null" && !slices.Contains(tl.steps, it.Value) {
 			tl.node(it, "no step is named %q%s", it.Value, suggest(it.Value, tl.steps))
 		}
 	}
@@ -610,7 +611,7 @@ func (tl *testLoader) stepExpect(n *yaml.Node) stepExpect {
 	})
 	if !strings.Contains(s.key, "/") {
 		tl.node(n, "step: wants \"<policy>/<step id>\", got %q", s.key)
-	} else if !contains(tl.steps, s.key) {
+	} else if !slices.Contains(tl.steps, s.key) {
 		tl.node(n, "no step is named %q%s", s.key, suggest(s.key, tl.steps))
 	}
 	return s
