@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -378,7 +379,7 @@ func TestScenarioOneTargetSiteFails(t *testing.T) {
 			un, _ := c.Step("promote-approved/unpublish")
 			c.That(un.Err != "" && !un.NotRun, "the unpublish step did not fail: %+v", un.Result)
 			subjects := subjectsOf(e.MailsTo(c.MailMark, RepEmail))
-			c.That(contains(subjects, "'App B' promotion results"), "no results e-mail to the owner (got %q)", subjects)
+			c.That(slices.Contains(subjects, "'App B' promotion results"), "no results e-mail to the owner (got %q)", subjects)
 		},
 	})
 }

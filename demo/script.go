@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/qs-promoter/qs-promoter/qrs"
@@ -108,8 +109,8 @@ func approveToTestAndProd(app string) Act {
 			mails := e.MailsTo(c.MailMark, RepEmail)
 			subjects := subjectsOf(mails)
 			c.That(len(mails) == 2, "the owner got %d e-mails %q, want the approval and the results", len(mails), subjects)
-			c.That(contains(subjects, fmt.Sprintf("'%s' promotion approved by: '%s'", app, Manager)), "no approval e-mail to the owner (got %q)", subjects)
-			c.That(contains(subjects, fmt.Sprintf("'%s' promotion results", app)), "no results e-mail to the owner (got %q)", subjects)
+			c.That(slices.Contains(subjects, fmt.Sprintf("'%s' promotion approved by: '%s'", app, Manager)), "no approval e-mail to the owner (got %q)", subjects)
+			c.That(slices.Contains(subjects, fmt.Sprintf("'%s' promotion results", app)), "no results e-mail to the owner (got %q)", subjects)
 			for _, m := range mails {
 				if strings.HasSuffix(m.Subject, "promotion results") {
 					for _, site := range promotionTargets {
@@ -273,13 +274,4 @@ func subjectsOf(mails []Mail) []string {
 		out = append(out, m.Subject)
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
