@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,26 +151,17 @@ func TestPromoteOnReloadTagsAndPromotesWithoutLooping(t *testing.T) {
 	}
 	last := rs[len(rs)-1]
 	for _, r := range rs {
-		if r.Outcome == OutcomeActed && contains(r.Kinds, engine.KindReloaded) {
+		if r.Outcome == OutcomeActed && slices.Contains(r.Kinds, engine.KindReloaded) {
 			last = r
 		}
 	}
-	if !contains(last.Kinds, engine.KindReloaded) {
+	if !slices.Contains(last.Kinds, engine.KindReloaded) {
 		t.Errorf("the promotion ran for %v, want a reloaded event", last.Kinds)
 	}
 	// Overwrite replaces the same-named app: still one there.
 	if n := len(appsNamed(h.test, "Nightly KPIs", "Sales")); n != before {
 		t.Errorf("test holds %d 'Nightly KPIs' in Sales, want %d (overwritten)", n, before)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Callbacks that are malformed, too large or not authenticated are
@@ -356,7 +348,7 @@ func TestCatchUpHandlesChangesMadeWhileStopped(t *testing.T) {
 	h.settle(500 * time.Millisecond)
 	rs := h.reportsFor(src.ID)
 	for _, r := range rs {
-		if r.Outcome == OutcomeActed && !contains(r.Kinds, engine.KindReconciled) {
+		if r.Outcome == OutcomeActed && !slices.Contains(r.Kinds, engine.KindReconciled) {
 			t.Errorf("acted on %v, want reconciled", r.Kinds)
 		}
 	}
@@ -481,7 +473,7 @@ func TestCatchUpPromotesAReloadMadeWhileStopped(t *testing.T) {
 	h.start()
 	waitFor(t, 20*time.Second, "catch-up to promote the reload", func() bool {
 		for _, r := range h.reportsFor(app.ID) {
-			if r.Outcome == OutcomeActed && contains(r.Kinds, engine.KindReloaded) {
+			if r.Outcome == OutcomeActed && slices.Contains(r.Kinds, engine.KindReloaded) {
 				return true
 			}
 		}
@@ -490,11 +482,11 @@ func TestCatchUpPromotesAReloadMadeWhileStopped(t *testing.T) {
 	h.settle(500 * time.Millisecond)
 	promoted := 0
 	for _, r := range h.reportsFor(app.ID) {
-		if r.Outcome != OutcomeActed || !contains(r.Kinds, engine.KindReloaded) {
+		if r.Outcome != OutcomeActed || !slices.Contains(r.Kinds, engine.KindReloaded) {
 			continue
 		}
 		promoted++
-		if !contains(r.Kinds, engine.KindReconciled) {
+		if !slices.Contains(r.Kinds, engine.KindReconciled) {
 			t.Errorf("the promotion ran for %v, want a reconciled, reloaded event", r.Kinds)
 		}
 	}

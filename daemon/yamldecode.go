@@ -2,8 +2,9 @@ package daemon
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,7 +67,7 @@ func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 					d.errorf(k, "%s: %s", join(path, k.Value), hint)
 					continue
 				}
-				d.errorf(k, "unknown key %q in %s (known keys: %s)", k.Value, label(path), strings.Join(sortedKeys(fields), ", "))
+				d.errorf(k, "unknown key %q in %s (known keys: %s)", k.Value, label(path), strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 				continue
 			}
 			if seen[k.Value] {
@@ -122,15 +123,6 @@ func yamlFields(t reflect.Type) map[string]int {
 		}
 	}
 	return out
-}
-
-func sortedKeys(m map[string]int) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
 }
 
 func join(path, key string) string {
