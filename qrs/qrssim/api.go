@@ -769,12 +769,3 @@ func (s *Site) changesSince(c *call) {
 	s.mu.Unlock()
 	c.json(http.StatusOK, out)
 }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}

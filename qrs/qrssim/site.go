@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -265,7 +267,7 @@ func (s *Site) load(seed *Seed) (appIDs []string, err error) {
 // seedProps turns name → values into property values (names checked before).
 func (s *Site) seedProps(m map[string][]string, at time.Time, by string) []propState {
 	var out []propState
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		d := s.defByName(name)
 		for _, v := range m[name] {
 			out = append(out, propState{id: newID(), defID: d.id, value: v, created: at, modified: at, modifiedBy: by})
@@ -329,7 +331,7 @@ func (s *Site) checkSeed(seed *Seed) error {
 		tags[strings.ToLower(t)] = true
 	}
 	checkProps := func(what, objectType string, m map[string][]string) {
-		for _, name := range sortedKeys(m) {
+		for _, name := range slices.Sorted(maps.Keys(m)) {
 			types, ok := defs[strings.ToLower(name)]
 			if !ok {
 				bad("%s: custom property %q is not defined; add it under definitions: with object_types: [%s]", what, name, objectType)
