@@ -46,13 +46,13 @@ type Facts struct {
 
 // EventFacts describes the change.
 type EventFacts struct {
-	Kind           string    `expr:"kind"`            // the most specific kind
-	Kinds          []string  `expr:"kinds"`           // every kind that applies (a publish is also an update)
-	Changed        []string  `expr:"changed"`         // changed properties, camelCase as QRS sends them
-	OriginatorHost string    `expr:"originator_host"` // the node where the change was made
-	OriginatorNode string    `expr:"originator_node"`
-	Site           string    `expr:"site"` // alias of the site the event came from
-	ReceivedAt     time.Time `expr:"received_at"`
+	Kind           string    `expr:"kind" json:"kind"`                       // the most specific kind
+	Kinds          []string  `expr:"kinds" json:"kinds"`                     // every kind that applies (a publish is also an update)
+	Changed        []string  `expr:"changed" json:"changed"`                 // changed properties, camelCase as QRS sends them
+	OriginatorHost string    `expr:"originator_host" json:"originator_host"` // the node where the change was made
+	OriginatorNode string    `expr:"originator_node" json:"originator_node"`
+	Site           string    `expr:"site" json:"site"` // alias of the site the event came from
+	ReceivedAt     time.Time `expr:"received_at" json:"received_at"`
 }
 
 // AppFacts is the app as QRS says it is now.

@@ -76,7 +76,7 @@ func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(dryRunJSON{Event: newEventJSON(facts.Event), App: appSummary{facts.App.ID, facts.App.Name}, Report: rep})
+		return enc.Encode(dryRunJSON{Event: facts.Event, App: appSummary{facts.App.ID, facts.App.Name}, Report: rep})
 	}
 	if cfg == nil {
 		fmt.Fprintln(stdout, "config: no --config, so config.<key> are the defaults, with mail_enabled true and s3_enabled false")
@@ -86,25 +86,9 @@ func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 type dryRunJSON struct {
-	Event eventJSON  `json:"event"`
-	App   appSummary `json:"app"`
+	Event engine.EventFacts `json:"event"`
+	App   appSummary        `json:"app"`
 	*engine.Report
-}
-
-// eventJSON is the event facts under their policy-language names.
-type eventJSON struct {
-	Kind           string    `json:"kind"`
-	Kinds          []string  `json:"kinds"`
-	Changed        []string  `json:"changed"`
-	OriginatorHost string    `json:"originator_host"`
-	OriginatorNode string    `json:"originator_node"`
-	Site           string    `json:"site"`
-	ReceivedAt     time.Time `json:"received_at"`
-}
-
-func newEventJSON(e engine.EventFacts) eventJSON {
-	return eventJSON{Kind: e.Kind, Kinds: e.Kinds, Changed: e.Changed, OriginatorHost: e.OriginatorHost,
-		OriginatorNode: e.OriginatorNode, Site: e.Site, ReceivedAt: e.ReceivedAt}
 }
 
 type appSummary struct {
