@@ -38,8 +38,7 @@ type Daemon struct {
 	started  time.Time
 	instance string // random ID of this process, on /healthz (see checkCallbackURL)
 
-	hooksMu sync.Mutex
-	hooks   []func(ExecutionReport)
+	hooks []func(ExecutionReport) // set by New, read-only after
 }
 
 // Option customises New (for tests, the demo and embedding).
@@ -48,8 +47,6 @@ type Option func(*options)
 type options struct {
 	log          *slog.Logger
 	listener     net.Listener
-	siteConfig   func(alias string, c *qrs.SiteConfig)
-	deps         func(*actions.Deps)
 	now          func() time.Time
 	pollInterval time.Duration
 	hooks        []func(ExecutionReport)
@@ -60,19 +57,6 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
 // WithListener serves on ln instead of listening on Config.Listen.
 func WithListener(ln net.Listener) Option { return func(o *options) { o.listener = ln } }
-
-// WithSiteConfig adjusts each site's client configuration before the client
-// is built (e.g. the simulator's certificate folders and ports).
-func WithSiteConfig(f func(alias string, c *qrs.SiteConfig)) Option {
-	return func(o *options) { o.siteConfig = f }
-}
-
-// WithDeps adjusts the actions' dependencies before the actions are built
-// (e.g. a Mailer pointed at a test SMTP server, an S3Store on gofakes3).
-func WithDeps(f func(*actions.Deps)) Option { return func(o *options) { o.deps = f } }
-
-// WithClock replaces time.Now (received times, coalescing, audit times).
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
 // WithPollInterval sets how often idle workers look for queued work
 // (default: the coalescing window, within 100ms to 1s).
@@ -113,9 +97,6 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 		qc := cfg.QRSConfig(sc)
 		qc.Log = d.log // the client names the site in every line
 		qc.Observe = d.metrics.observeQRS
-		if o.siteConfig != nil {
-			o.siteConfig(sc.Alias, &qc)
-		}
 		c, err := qrs.NewClient(qc)
 		if err != nil {
 			return nil, err
@@ -150,9 +131,6 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 		if deps.Approvers, err = actions.LoadApprovers(cfg.Approvers); err != nil {
 			return nil, err
 		}
-	}
-	if o.deps != nil {
-		o.deps(&deps)
 	}
 	d.acts = actions.New(deps)
 
@@ -205,16 +183,6 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 
 // Addr returns the listener's address (host:port).
 func (d *Daemon) Addr() string { return d.ln.Addr().String() }
-
-// Store returns the daemon's state store (for tests and tools).
-func (d *Daemon) Store() *store.Store { return d.store }
-
-// AddHook registers a hook called after every execution attempt.
-func (d *Daemon) AddHook(f func(ExecutionReport)) {
-	d.hooksMu.Lock()
-	defer d.hooksMu.Unlock()
-	d.hooks = append(d.hooks, f)
-}
 
 // Reload loads the policies again; on error the previous set stays.
 func (d *Daemon) Reload() error { return d.rules.Reload() }

@@ -121,10 +121,7 @@ func (d *Daemon) work(ctx context.Context, job store.Job) error {
 	} else {
 		log.Info("execution", logAttrs...)
 	}
-	d.hooksMu.Lock()
-	hooks := slices.Clone(d.hooks)
-	d.hooksMu.Unlock()
-	for _, h := range hooks {
+	for _, h := range d.hooks {
 		h(rep)
 	}
 	return ret
