@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/qs-promoter/qs-promoter/actions"
+	"github.com/qs-promoter/qs-promoter/engine"
 	"github.com/qs-promoter/qs-promoter/qrs"
 )
 
@@ -130,7 +131,7 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s:1:1: the config file is empty", path)
 		}
-		return nil, fmt.Errorf("%s:%s", path, yamlSyntaxError(err))
+		return nil, engine.YAMLSyntaxError(path, data, err)
 	}
 	d := &strictDecoder{file: path, pos: map[string]yaml.Node{}}
 	cfg := &Config{Path: path}
@@ -144,22 +145,6 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-// yamlSyntaxError turns yaml.v3's "yaml: line 3: msg" into "3:1: YAML
-// syntax: msg". For "did not find expected …" yaml.v3 gives the 0-based line
-// where the unfinished list or mapping starts.
-func yamlSyntaxError(err error) string {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	var line int
-	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
-		_, rest, _ := strings.Cut(msg, ":")
-		rest = strings.TrimSpace(rest)
-		if strings.HasPrefix(rest, "did not find expected") {
-			return fmt.Sprintf("%d:1: YAML syntax: %s (in the list or mapping that starts on this line)", line+1, rest)
-		}
-		return fmt.Sprintf("%d:1: YAML syntax: %s", line, rest)
-	}
-	return "1:1: YAML syntax: " + msg
-}
 
 // check fills defaults, resolves paths and secrets, and validates.
 func (c *Config) check(d *strictDecoder) {

@@ -125,14 +125,14 @@ func (l *loader) loadFile(data []byte) {
 		if errors.Is(err, io.EOF) {
 			return // an empty file holds no policies
 		}
-		l.errs = append(l.errs, yamlSyntaxError(l.file, data, err))
+		l.errs = append(l.errs, YAMLSyntaxError(l.file, data, err))
 		return
 	}
 	var second yaml.Node
 	if err := dec.Decode(&second); err == nil {
 		l.at(second.Line, second.Column, "a second YAML document (---): put every policy of the file in one list under policies:")
 	} else if !errors.Is(err, io.EOF) {
-		l.errs = append(l.errs, yamlSyntaxError(l.file, data, err))
+		l.errs = append(l.errs, YAMLSyntaxError(l.file, data, err))
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {

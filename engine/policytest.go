@@ -248,7 +248,7 @@ func parseTestFile(name string, data []byte, opts LoadOptions, rs *Ruleset) ([]t
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, yamlSyntaxError(name, data, err)
+		return nil, YAMLSyntaxError(name, data, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, nil

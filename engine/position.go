@@ -63,12 +63,12 @@ func sortErrors(errs []error) {
 
 var yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// yamlSyntaxError positions one of yaml.v3's syntax errors (which carry a
+// YAMLSyntaxError positions one of yaml.v3's syntax errors (which carry a
 // line but no column). Two mistakes admins make often get their own
 // message at their own position, as yaml.v3 reports both far from where
 // they are: a tab in the indentation, and a value that starts with a quote
 // but goes on after the closing one (when: "x" in app.tags).
-func yamlSyntaxError(fileName string, data []byte, err error) error {
+func YAMLSyntaxError(fileName string, data []byte, err error) error {
 	msg := err.Error()
 	m := yamlLineError.FindStringSubmatch(msg)
 	if m == nil {
