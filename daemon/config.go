@@ -145,7 +145,6 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 	return cfg, nil
 }
 
-
 // check fills defaults, resolves paths and secrets, and validates.
 func (c *Config) check(d *strictDecoder) {
 	at := func(path string) *yaml.Node {
