@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,13 +76,19 @@ func TestCheckConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := filepath.Join(dir, "config.yaml")
-	// test points at a port where nothing listens (the sim's own port + 1000).
+	// test points at a port where nothing listens any more.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
 	text := fmt.Sprintf(`callback_url: http://127.0.0.1:5000
 policies: %s
 sites:
   - {alias: dev, host: localhost, port: %d, certs: %s, watch: true}
   - {alias: test, host: localhost, port: %d, certs: %s, connect_timeout: 2s}
-`, policies, dev.Port(), dev.CertDir(), dev.Port()+1000, dev.CertDir())
+`, policies, dev.Port(), dev.CertDir(), closed, dev.CertDir())
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
