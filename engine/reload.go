@@ -92,11 +92,12 @@ func (r *Reloader) Reload() error {
 		r.log.Error("policy reload failed; the previous policies stay in use",
 			"dir", r.dir, "revision", r.status.Revision, "err", err)
 	} else {
-		old := r.current.Swap(rs)
-		r.status = ReloadStatus{Revision: rs.Revision, OK: true, LastAttempt: r.status.LastAttempt, LastSuccess: r.status.LastAttempt}
-		if old == nil || old.Revision != rs.Revision {
+		// The same files give the same revision: the set in use stays.
+		if old := r.current.Load(); old == nil || old.Revision != rs.Revision {
+			r.current.Store(rs)
 			r.log.Info("policies reloaded", "dir", r.dir, "revision", rs.Revision, "policies", len(rs.Policies))
 		}
+		r.status = ReloadStatus{Revision: rs.Revision, OK: true, LastAttempt: r.status.LastAttempt, LastSuccess: r.status.LastAttempt}
 	}
 	st := r.status
 	for _, fn := range r.onReload {
@@ -117,6 +118,9 @@ func (r *Reloader) Watch(ctx context.Context) error {
 	if err := w.Add(r.dir); err != nil {
 		return fmt.Errorf("watching the policy folder %s: %w", r.dir, err)
 	}
+	// An edit saved between the first load and now raised no event: load
+	// once more (it logs only when the revision changed).
+	_ = r.Reload()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()

@@ -45,7 +45,8 @@ func TestReloaderKeepsGoodSetAndPicksUpFixes(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- r.Watch(ctx) }()
-	time.Sleep(50 * time.Millisecond) // let the watcher start
+	// No wait for the watcher: an edit made before it watches is loaded
+	// when it starts.
 
 	// A bad edit, saved the way editors do (write elsewhere, rename over).
 	bad := strings.Replace(goodPolicy, "app.name", "app.nam", 1)
@@ -152,5 +153,30 @@ func TestReloaderKeepsPoliciesWhenTheFolderEmpties(t *testing.T) {
 	}
 	if err := r.Reload(); err != nil || !r.Status().OK {
 		t.Fatalf("reload after the files are back: %v", err)
+	}
+}
+
+// An edit saved after the first load but before the watcher started raised
+// no event the watcher saw: Watch loads it when it starts.
+func TestWatchLoadsAnEditMadeBeforeItStarted(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(file, []byte(goodPolicy), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReloader(dir, testOpts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := r.Current()
+	if err := os.WriteFile(file, []byte(strings.Replace(goodPolicy, "one", "two", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Watch(ctx) }()
+	waitFor(t, 2*time.Second, "the edit made before Watch is loaded", func() bool { return r.Current().Policies[0].Name == "two" })
+	if r.Current().Revision == first.Revision {
+		t.Error("same revision after an edit")
 	}
 }
