@@ -80,13 +80,22 @@ func (d *Daemon) catchUp(ctx context.Context, s *site) (int, error) {
 		if accountName(a.ModifiedByUserName) == d.ownUser {
 			continue
 		}
-		if m, _, ok, err := d.store.Evaluated(ctx, s.alias, a.ID); err != nil {
+		m, _, ok, err := d.store.Evaluated(ctx, s.alias, a.ID)
+		if err != nil {
 			return 0, err
-		} else if ok && m == a.ModifiedDate {
+		}
+		if ok && m == a.ModifiedDate {
 			continue
 		}
+		// What happened since the app was last evaluated (or, never
+		// evaluated, since the mark) was missed; a reload evaluated live
+		// after the mark was not.
+		since := mark
+		if ok && qrs.ParseTime(m).After(qrs.ParseTime(mark)) {
+			since = m
+		}
 		n := store.Notification{Site: s.alias, AppID: a.ID, Kind: engine.KindReconciled}
-		if c := missedChange(a, mark); c != nil {
+		if c := missedChange(a, since); c != nil {
 			if n.Change, err = json.Marshal(c); err != nil {
 				return 0, err
 			}
@@ -106,12 +115,12 @@ func (d *Daemon) catchUp(ctx context.Context, s *site) (int, error) {
 }
 
 // missedChange says what catch-up can tell about a change it found: that
-// the app was reloaded or published since the mark (its lastReloadTime or
+// the app was reloaded or published since then (its lastReloadTime or
 // publishTime is newer), so that the `reloaded` and `published` policies
 // act on what happened while nobody listened. nil when neither is newer.
 // It reads like the notification QRS would have sent, with no originator.
-func missedChange(a qrs.App, mark string) *qrs.ChangeInfo {
-	since := qrs.ParseTime(mark)
+func missedChange(a qrs.App, then string) *qrs.ChangeInfo {
+	since := qrs.ParseTime(then)
 	var changed []string
 	if qrs.ParseTime(a.LastReloadTime).After(since) {
 		changed = append(changed, "lastReloadTime")

@@ -497,3 +497,49 @@ func TestCatchUpPromotesAReloadMadeWhileStopped(t *testing.T) {
 		t.Errorf("test holds %d 'Nightly KPIs' in Sales, want %d (overwritten)", n, before)
 	}
 }
+
+// A reload handled live is not promoted again by catch-up when a later,
+// missed change of the app is caught up.
+func TestCatchUpDoesNotReplayAReloadHandledLive(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	app := appByName(t, h.dev, "Nightly KPIs")
+	waitFor(t, 20*time.Second, "the first catch-up mark", func() bool {
+		m, _ := h.d.store.CatchupMark(context.Background(), "dev")
+		return m != ""
+	})
+	promotions := func() (n int) {
+		for _, r := range h.reportsFor(app.ID) {
+			if r.Outcome == OutcomeActed && slices.Contains(r.Kinds, engine.KindReloaded) {
+				n++
+			}
+		}
+		return n
+	}
+	if err := h.human.ReloadApp(context.Background(), app.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the live reload to be promoted", func() bool { return promotions() == 1 })
+	h.settle(500 * time.Millisecond)
+	h.stop()
+
+	if _, err := h.human.UpdateApp(context.Background(), app.ID, func(a *qrs.App) error {
+		a.Description = "edited while the daemon was stopped"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	waitFor(t, 20*time.Second, "catch-up to evaluate the edit", func() bool {
+		for _, r := range h.reportsFor(app.ID) {
+			if slices.Contains(r.Kinds, engine.KindReconciled) {
+				return true
+			}
+		}
+		return false
+	})
+	h.settle(500 * time.Millisecond)
+	if n := promotions(); n != 1 {
+		t.Errorf("promoted %d times, want 1 (the live reload only)", n)
+	}
+}
