@@ -28,9 +28,11 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 	}
 }
 
-func TestReloaderKeepsGoodSetAndPicksUpFixes(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "p.yaml")
+// goodReloader returns a Reloader of a folder holding goodPolicy in p.yaml.
+func goodReloader(t *testing.T) (r *Reloader, dir, file string) {
+	t.Helper()
+	dir = t.TempDir()
+	file = filepath.Join(dir, "p.yaml")
 	if err := os.WriteFile(file, []byte(goodPolicy), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +40,11 @@ func TestReloaderKeepsGoodSetAndPicksUpFixes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r, dir, file
+}
+
+func TestReloaderKeepsGoodSetAndPicksUpFixes(t *testing.T) {
+	r, dir, file := goodReloader(t)
 	first := r.Current()
 	var hooks atomic.Int32
 	r.OnReload(func(ReloadStatus) { hooks.Add(1) })
@@ -126,15 +133,7 @@ func TestReloaderExplicitAndInitialFailure(t *testing.T) {
 // A folder that holds no policies for a moment (files being copied over,
 // a file truncated before it is written) does not switch every policy off.
 func TestReloaderKeepsPoliciesWhenTheFolderEmpties(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "p.yaml")
-	if err := os.WriteFile(file, []byte(goodPolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewReloader(dir, testOpts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, _, file := goodReloader(t)
 	first := r.Current()
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -159,15 +158,7 @@ func TestReloaderKeepsPoliciesWhenTheFolderEmpties(t *testing.T) {
 // An edit saved after the first load but before the watcher started raised
 // no event the watcher saw: Watch loads it when it starts.
 func TestWatchLoadsAnEditMadeBeforeItStarted(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "p.yaml")
-	if err := os.WriteFile(file, []byte(goodPolicy), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, err := NewReloader(dir, testOpts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, _, file := goodReloader(t)
 	first := r.Current()
 	if err := os.WriteFile(file, []byte(strings.Replace(goodPolicy, "one", "two", 1)), 0o644); err != nil {
 		t.Fatal(err)
