@@ -105,9 +105,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// The certificates are read as serve reads them (no site is
 		// contacted), so that a wrong certs folder is found here rather
 		// than when the daemon starts.
-		certErrs := checkSiteCerts(cfg, stderr)
+		clients, certErrs := checkSiteCerts(cfg, stderr)
 		if *connect && certErrs == nil {
-			certErrs = connectSites(ctx, cfg, stdout)
+			certErrs = connectSites(ctx, cfg, clients, stdout)
 		}
 		var rs *engine.Ruleset
 		if rs, err = engine.Load(dir, opts); err == nil && certErrs == nil {
@@ -120,42 +120,41 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // checkSiteCerts loads every configured site's certificate folder as the
-// daemon does, without connecting. Warnings (an expired certificate) go to
-// warn; a nil cfg checks nothing.
-func checkSiteCerts(cfg *daemon.Config, warn io.Writer) error {
+// daemon does, without connecting, and returns the clients (in the order of
+// cfg.Sites). Warnings (an expired certificate) go to warn; a nil cfg checks
+// nothing.
+func checkSiteCerts(cfg *daemon.Config, warn io.Writer) ([]*qrs.Client, error) {
 	if cfg == nil {
-		return nil
+		return nil, nil
 	}
+	var clients []*qrs.Client
 	var errs []error
 	for _, s := range cfg.Sites {
 		qc := cfg.QRSConfig(s)
 		qc.Log = slog.New(slog.NewTextHandler(warn, nil))
-		if _, err := qrs.NewClient(qc); err != nil {
+		qc.MaxAttempts = 1 // check --connect says at once how a site answers
+		c, err := qrs.NewClient(qc)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", cfg.Path, err))
 		}
+		clients = append(clients, c)
 	}
-	return errors.Join(errs...)
+	return clients, errors.Join(errs...)
 }
 
 // connectSites calls GET /qrs/about on every configured site, as the
 // original's console tested each QRS connection, and prints one line per
 // site; the failures are returned as problems.
-func connectSites(ctx context.Context, cfg *daemon.Config, w io.Writer) error {
+func connectSites(ctx context.Context, cfg *daemon.Config, clients []*qrs.Client, w io.Writer) error {
 	var errs []error
-	for _, s := range cfg.Sites {
-		qc := cfg.QRSConfig(s)
-		qc.Log = slog.New(slog.DiscardHandler)
-		qc.MaxAttempts = 1
-		c, err := qrs.NewClient(qc)
-		if err == nil {
-			start := time.Now()
-			var about *qrs.About
-			if about, err = c.ReadOnly().About(ctx); err == nil {
-				fmt.Fprintf(w, "site %s: ok, QRS %s at %s:%d answered in %s\n", s.Alias, about.BuildVersion, s.Host, s.Port, time.Since(start).Round(time.Millisecond))
-				continue
-			}
+	for i, s := range cfg.Sites {
+		start := time.Now()
+		about, err := clients[i].ReadOnly().About(ctx)
+		if err != nil {
+			errs = append(errs, err) // the client's errors name the site
+			continue
 		}
-		errs = append(errs, err) // the client's errors name the site
+		fmt.Fprintf(w, "site %s: ok, QRS %s at %s:%d answered in %s\n", s.Alias, about.BuildVersion, s.Host, s.Port, time.Since(start).Round(time.Millisecond))
 	}
 	return errors.Join(errs...)
 }
