@@ -57,6 +57,9 @@ type userState struct {
 	tagIDs            []string
 }
 
+// account is the user as QRS writes it in modifiedByUserName.
+func (u *userState) account() string { return u.directory + `\` + u.userID }
+
 type attrState struct {
 	id, typ, value, externalID string
 	created                    time.Time

@@ -1,0 +1,43 @@
+package qrs
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// CustomPropertyDefinitions lists custom property definitions
+// (GET /qrs/custompropertydefinition/full?filter=…).
+func (c *Client) CustomPropertyDefinitions(ctx context.Context, f *Filter) ([]CustomPropertyDefinition, error) {
+	var ds []CustomPropertyDefinition
+	if err := c.list(ctx, "/qrs/custompropertydefinition/full", f, &ds); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// CreateCustomPropertyDefinition creates one (POST /qrs/custompropertydefinition).
+func (c *Client) CreateCustomPropertyDefinition(ctx context.Context, d CustomPropertyDefinition) (*CustomPropertyDefinition, error) {
+	if strings.TrimSpace(d.Name) == "" {
+		return nil, fmt.Errorf("qrs %s: a custom property definition needs a name", c.cfg.Alias)
+	}
+	if d.ValueType == "" {
+		d.ValueType = "Text"
+	}
+	if d.ChoiceValues == nil {
+		d.ChoiceValues = []string{}
+	}
+	if d.ObjectTypes == nil {
+		d.ObjectTypes = []string{}
+	}
+	k, err := jsonCall(http.MethodPost, "/qrs/custompropertydefinition", nil, "", d)
+	if err != nil {
+		return nil, err
+	}
+	var out CustomPropertyDefinition
+	if err := c.send(ctx, k, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

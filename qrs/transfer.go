@@ -1,0 +1,143 @@
+package qrs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Download is an exported app being downloaded. Close it; closing before the
+// end cancels the export token.
+type Download struct {
+	io.ReadCloser
+	Name string // the .qvf file name
+	Size int64  // -1 when unknown
+}
+
+// ExportApp exports an app (POST /qrs/app/{id}/export/{token}[?skipData=true])
+// and opens its download. On any failure the export token is cancelled.
+func (c *Client) ExportApp(ctx context.Context, id string, skipData bool) (*Download, error) {
+	token := newGUID()
+	q := ""
+	if skipData {
+		q = query("skipData", "true")
+	}
+	r, p := route("/qrs/app/{id}/export/{token}", id, token)
+	if c.readOnly {
+		return nil, c.errorf(call{method: http.MethodPost, path: p, query: q}, ErrReadOnly)
+	}
+	cancel := func() { c.cancelExport(ctx, id, token) }
+	var er ExportResponse
+	if err := c.send(ctx, call{method: http.MethodPost, route: r, path: p, query: q}, &er); err != nil {
+		// A lost answer may hide an export that was made.
+		if statusOf(err) == 0 {
+			cancel()
+		}
+		return nil, err
+	}
+	u, err := c.downloadURL(er.DownloadPath)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("qrs %s: export of app %s: %w", c.cfg.Alias, id, err)
+	}
+	resp, err := c.open(ctx, call{method: http.MethodGet, route: "/tempcontent/{export}", path: u.EscapedPath(), query: u.RawQuery})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return &Download{
+		ReadCloser: &download{body: resp.Body, cancel: cancel, left: resp.ContentLength},
+		Name:       strings.TrimSpace(path.Base(u.Path)),
+		Size:       resp.ContentLength,
+	}, nil
+}
+
+// downloadURL checks that an export's download path is on this server.
+func (c *Client) downloadURL(p string) (*url.URL, error) {
+	ref, err := url.Parse(strings.TrimSpace(p))
+	if err != nil || p == "" {
+		return nil, fmt.Errorf("the download path %q cannot be read: %v", p, err)
+	}
+	u := c.conn.base.ResolveReference(ref)
+	if u.Host != c.conn.base.Host || u.Scheme != "https" {
+		return nil, fmt.Errorf("the download path %q is not on this server (%s); refusing to send the certificate there", p, c.conn.base.Host)
+	}
+	return u, nil
+}
+
+// cancelExport deletes an export token, best effort: it runs even when ctx
+// is already cancelled, which is often why the export is being cancelled.
+func (c *Client) cancelExport(ctx context.Context, id, token string) {
+	ctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer stop()
+	r, p := route("/qrs/app/{id}/export/{token}", id, token)
+	if err := c.send(ctx, call{method: http.MethodDelete, route: r, path: p}, nil); err != nil && !IsNotFound(err) {
+		c.conn.log.Warn("could not cancel an export token", "site", c.cfg.Alias, "app", id, "token", token, "err", err)
+	}
+}
+
+// download cancels its export token when closed before the end.
+type download struct {
+	body   io.ReadCloser
+	cancel func()
+	mu     sync.Mutex
+	left   int64 // bytes not yet read; negative when the size is unknown
+	eof    bool
+	closed bool
+}
+
+func (d *download) Read(p []byte) (int, error) {
+	n, err := d.body.Read(p)
+	d.mu.Lock()
+	if d.left >= 0 {
+		d.left -= int64(n)
+	}
+	// A reader that stops at Size bytes (io.CopyN) has read it all too.
+	if err == io.EOF || d.left == 0 {
+		d.eof = true
+	}
+	d.mu.Unlock()
+	return n, err
+}
+
+func (d *download) Close() error {
+	err := d.body.Close()
+	d.mu.Lock()
+	cancel := !d.eof && !d.closed
+	d.closed = true
+	d.mu.Unlock()
+	if cancel {
+		d.cancel()
+	}
+	return err
+}
+
+// UploadApp uploads a .qvf as a new app (POST /qrs/app/upload?name=…&keepdata=…),
+// streaming body (size -1 when unknown: chunked). Never buffers it whole, and
+// never retries (the body cannot be replayed, and a second app could result).
+func (c *Client) UploadApp(ctx context.Context, name string, keepData bool, body io.Reader, size int64) (*App, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, fmt.Errorf("qrs %s: uploading an app needs a name", c.cfg.Alias)
+	}
+	if body == nil {
+		return nil, fmt.Errorf("qrs %s: uploading app %q: no content", c.cfg.Alias, name)
+	}
+	r, p := route("/qrs/app/upload")
+	k := call{
+		method: http.MethodPost, route: r, path: p,
+		query:  query("name", name, "keepdata", strconv.FormatBool(keepData)),
+		stream: body, size: size, ctype: "application/vnd.qlik.sense.app", content: true,
+	}
+	var a App
+	if err := c.send(ctx, k, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
