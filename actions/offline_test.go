@@ -27,7 +27,7 @@ func promoteParams() engine.Params {
 func offlinePromote(t *testing.T, acts map[string]engine.Action) engine.Result {
 	t.Helper()
 	a := acts["promote"]
-	res, err := a.Plan(context.Background(), stepIn(t, a, promoteParams()))
+	res, err := a.(engine.Planner).Plan(context.Background(), stepIn(t, a, promoteParams()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestOfflinePlans(t *testing.T) {
 		in := stepIn(t, a, c.params)
 		in.Facts.App.Tags = []string{"Certified"}
 		in.Results["promote"] = promoted
-		res, err := a.Plan(context.Background(), in)
+		res, err := a.(engine.Planner).Plan(context.Background(), in)
 		if err != nil {
 			t.Errorf("%s: %v", c.action, err)
 			continue
