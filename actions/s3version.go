@@ -35,6 +35,10 @@ func (a *s3Version) Spec() engine.ActionSpec {
 	}
 }
 
+// plannedVersionID stands in a plan for the version ID only S3 can give, so
+// that later steps plan with what they would get (describe's text names it).
+const plannedVersionID = "<version ID from S3>"
+
 // bucket is the configured bucket: the store's, else the configuration's
 // (a dry-run), else "" (offline without a configuration).
 func (a *s3Version) bucket() string {
@@ -78,7 +82,7 @@ func (a *s3Version) planOffline(in *engine.StepInput) (engine.Result, error) {
 	key := a.key(in)
 	res := engine.Result{Status: engine.StatusPlanned,
 		Summary: fmt.Sprintf("would version %s (exported without data from site %s) as s3://%s/%s", q(in.Facts.App.Name), in.Facts.Event.Site, shown, oneLine(key)),
-		Values:  map[string]any{"version_id": "", "key": key, "bucket": bucket}}
+		Values:  map[string]any{"version_id": plannedVersionID, "key": key, "bucket": bucket}}
 	if bucket == "" && in.Params.String("key") == "" {
 		res.Details = append(res.Details, "the key starts with the configured prefix, if any")
 	}
@@ -108,7 +112,7 @@ func (a *s3Version) Plan(ctx context.Context, in *engine.StepInput) (engine.Resu
 	res := engine.Result{Status: engine.StatusPlanned,
 		Summary: fmt.Sprintf("would export app %s %s without data from site %s and upload it to s3://%s/%s",
 			short(in.Facts.App.ID), q(in.Facts.App.Name), in.Facts.Event.Site, a.bucket(), oneLine(key)),
-		Values: map[string]any{"version_id": "", "key": key, "bucket": a.bucket()}}
+		Values: map[string]any{"version_id": plannedVersionID, "key": key, "bucket": a.bucket()}}
 	if a.d.S3 == nil {
 		res.Details = append(res.Details, "the bucket is not contacted: whether it keeps versions is checked when the step runs")
 	} else if err := a.d.S3.CheckVersioning(ctx); err != nil {
