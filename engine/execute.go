@@ -26,7 +26,7 @@ type Checkpoints interface {
 // ExecOptions tunes one Execute.
 type ExecOptions struct {
 	ExecutionID string
-	DryRun      bool        // call Plan, never Run
+	DryRun      bool        // plan every step (Planner, else PlanFromSpec), never Run
 	Checkpoints Checkpoints // nil: none
 	Log         *slog.Logger
 	OnStep      func(StepReport)                              // after every step, e.g. for the audit log

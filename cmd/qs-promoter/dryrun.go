@@ -119,7 +119,12 @@ type actionJSON struct {
 	preview  []engine.PreviewField // added as the entry's own fields
 }
 
-// MarshalJSON adds the preview's fields to the entry.
+// entryKeys are the JSON keys of an action's entry, which a preview field
+// may not take.
+var entryKeys = []string{"policy", "id", "action", "params", "defaults", "result", "error", "skipped", "not_run", "duration_ns"}
+
+// MarshalJSON adds the preview's fields to the entry (one named like an
+// entry key as "preview_<name>").
 func (a actionJSON) MarshalJSON() ([]byte, error) {
 	type plain actionJSON // without this method
 	b, err := json.Marshal(plain(a))
@@ -132,7 +137,11 @@ func (a actionJSON) MarshalJSON() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		name, _ := json.Marshal(f.Name)
+		key := f.Name
+		if slices.Contains(entryKeys, key) {
+			key = "preview_" + key
+		}
+		name, _ := json.Marshal(key)
 		fmt.Fprintf(&extra, ",%s:%s", name, v)
 	}
 	return append(append(b[:len(b)-1], extra.Bytes()...), '}'), nil

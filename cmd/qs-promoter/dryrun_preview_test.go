@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qs-promoter/qs-promoter/engine"
 	"github.com/qs-promoter/qs-promoter/qrs/qrssim"
 )
 
@@ -186,5 +187,16 @@ func TestDryRunS3PrefixAndDescription(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks\n%s\n%s", want, out)
 		}
+	}
+}
+
+// A preview field never overwrites a key of the action's entry.
+func TestPreviewFieldsKeepTheEntryKeys(t *testing.T) {
+	b, err := json.Marshal(actionJSON{ID: "mail", Params: map[string]any{}, preview: []engine.PreviewField{{Name: "id", Value: "x"}, {Name: "to", Value: []string{}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"id":"mail",`) || !strings.HasSuffix(string(b), `,"preview_id":"x","to":[]}`) {
+		t.Errorf("entry %s", b)
 	}
 }
