@@ -9,9 +9,13 @@ import (
 	"github.com/qs-promoter/qs-promoter/qrs"
 )
 
-func init() { register("add-tag", func(d Deps) engine.Action { return &addTag{d: d} }) }
+func init() { register(func(d Deps) engine.Action { return &addTag{d: d} }) }
 
-var _ engine.Action = (*addTag)(nil)
+var (
+	_ engine.Action  = (*addTag)(nil)
+	_ engine.Planner = (*addTag)(nil)
+	_ offlinePlanner = (*addTag)(nil)
+)
 
 // addTag tags the event's app. A tag that does not exist on the site is
 // created: the original required the admin to create it first and failed
@@ -23,15 +27,15 @@ func (a *addTag) Spec() engine.ActionSpec {
 		Name:    "add-tag",
 		Summary: "Tag the app (the tag is created on the site when missing).",
 		Params: []engine.Param{
-			{Name: "tag", Kind: engine.KindString, Required: true, Doc: "tag name, e.g. \"{{ config.reload_tag }}\""},
+			{Name: "tag", Kind: engine.KindString, Required: true, Doc: "tag name"},
 		},
+		Example: `- action: add-tag
+  with: {tag: "{{ config.reload_tag }}"}
+`,
 	}
 }
 
 func (a *addTag) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if a.d.Offline {
-		return planTagOffline(in, "add-tag", true)
-	}
 	c, app, err := readEventApp(ctx, a.d, in)
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "add-tag: " + err.Error()}, err
@@ -47,10 +51,20 @@ func (a *addTag) Plan(ctx context.Context, in *engine.StepInput) (engine.Result,
 	return engine.Result{Status: engine.StatusPlanned, Summary: s}, nil
 }
 
-func (a *addTag) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if err := a.d.online(); err != nil {
-		return engine.Result{}, err
+// planOffline plans from the tags the event recorded.
+func (a *addTag) planOffline(in *engine.StepInput) (engine.Result, error) {
+	site, err := eventApp(in)
+	if err != nil {
+		return engine.Result{Status: engine.StatusFailed, Summary: "add-tag: " + err.Error()}, err
 	}
+	app, tag := in.Facts.App, in.Params.String("tag")
+	if hasTag(app.Tags, tag) {
+		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("would do nothing: app %s %s already has tag %s", short(app.ID), q(app.Name), q(tag))}, nil
+	}
+	return engine.Result{Status: engine.StatusPlanned, Summary: fmt.Sprintf("would tag app %s %s on site %s with %s (creating the tag if the site has none)", short(app.ID), q(app.Name), site, q(tag))}, nil
+}
+
+func (a *addTag) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{}, err
@@ -90,25 +104,6 @@ func (a *addTag) Run(ctx context.Context, in *engine.StepInput) (engine.Result, 
 		Values:  map[string]any{"tag_id": tag.ID}}, nil
 }
 
-// planTagOffline plans add-tag (add) or remove-tag from the tags the event recorded.
-func planTagOffline(in *engine.StepInput, action string, add bool) (engine.Result, error) {
-	site, err := eventApp(in)
-	if err != nil {
-		return engine.Result{Status: engine.StatusFailed, Summary: action + ": " + err.Error()}, err
-	}
-	app, tag := in.Facts.App, in.Params.String("tag")
-	has := hasTag(app.Tags, tag)
-	switch {
-	case add && has:
-		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("would do nothing: app %s %s already has tag %s", short(app.ID), q(app.Name), q(tag))}, nil
-	case add:
-		return engine.Result{Status: engine.StatusPlanned, Summary: fmt.Sprintf("would tag app %s %s on site %s with %s (creating the tag if the site has none)", short(app.ID), q(app.Name), site, q(tag))}, nil
-	case !has:
-		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("would do nothing: app %s %s has no tag %s", short(app.ID), q(app.Name), q(tag))}, nil
-	}
-	return engine.Result{Status: engine.StatusPlanned, Summary: fmt.Sprintf("would remove tag %s from app %s %s on site %s", q(tag), short(app.ID), q(app.Name), site)}, nil
-}
-
 // findTag returns the tag with this name (case-insensitive), nil when none.
 func findTag(ctx context.Context, c *qrs.Client, name string) (*qrs.Tag, error) {
 	tags, err := c.Tags(ctx, qrs.Eq("name", name))
@@ -121,17 +116,4 @@ func findTag(ctx context.Context, c *qrs.Client, name string) (*qrs.Tag, error) 
 		}
 	}
 	return nil, nil
-}
-
-// readEventApp reads the event's app as QRS has it now (for plans).
-func readEventApp(ctx context.Context, d Deps, in *engine.StepInput) (*qrs.Client, *qrs.App, error) {
-	c, err := d.source(in)
-	if err != nil {
-		return nil, nil, err
-	}
-	app, err := c.App(ctx, in.Facts.App.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c, app, nil
 }

@@ -9,9 +9,13 @@ import (
 	"github.com/qs-promoter/qs-promoter/qrs"
 )
 
-func init() { register("describe", func(d Deps) engine.Action { return &describe{d: d} }) }
+func init() { register(func(d Deps) engine.Action { return &describe{d: d} }) }
 
-var _ engine.Action = (*describe)(nil)
+var (
+	_ engine.Action  = (*describe)(nil)
+	_ engine.Planner = (*describe)(nil)
+	_ offlinePlanner = (*describe)(nil)
+)
 
 // describe sets the description of promoted apps on their sites.
 type describe struct{ d Deps }
@@ -21,11 +25,18 @@ func (a *describe) Spec() engine.ActionSpec {
 		Name:    "describe",
 		Summary: "Set the description of the promoted apps (the original's text by default).",
 		Params: []engine.Param{
-			{Name: "apps", Kind: engine.KindAny, Required: true, Doc: "the apps to describe: \"{{ steps.promote.apps }}\" (entries with site and app_id)"},
-			{Name: "text", Kind: engine.KindText, Doc: "the description; default: App promoted from node: '<originator host>' by: '<approver>' at: '<modified date>' where it was owned by: '<DIR\\owner>', then the S3 version"},
-			{Name: "version_id", Kind: engine.KindString, Doc: "S3 version ID added to the default text (\"{{ steps.s3.version_id }}\"); empty: none"},
-			{Name: "approver", Kind: engine.KindString, Doc: "who approved, for the default text; default: app.modified_by"},
+			{Name: "apps", Kind: engine.KindAny, Required: true, Doc: "the apps: `\"{{ steps.promote.apps }}\"` (entries need `site` and `app_id`)"},
+			{Name: "text", Kind: engine.KindText, DefaultDoc: "the original's text", Doc: "the description"},
+			{Name: "version_id", Kind: engine.KindString, DefaultDoc: "`\"\"`", Doc: "S3 version ID for the default text: `\"{{ steps.s3.version_id }}\"`"},
+			{Name: "approver", Kind: engine.KindString, DefaultDoc: "`app.modified_by`", Doc: "the approver named in the default text"},
 		},
+		Example: `- id: describe
+  action: describe
+  if: len(steps.promote.apps) > 0
+  with:
+    apps: "{{ steps.promote.apps }}"
+    version_id: "{{ steps.s3.version_id }}"
+`,
 	}
 }
 
@@ -81,12 +92,22 @@ func (a *describe) apps(in *engine.StepInput) ([]PromotedApp, error) {
 }
 
 func (a *describe) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	return a.planOffline(in)
+}
+
+// planOffline is the plan, live or not: it reads nothing. Offline, the
+// apps are the planned entries (site and stream, no app yet). The preview
+// and Values hold the whole text it would set, line breaks and all.
+func (a *describe) planOffline(in *engine.StepInput) (engine.Result, error) {
 	list, err := a.apps(in)
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "describe: " + err.Error()}, err
 	}
+	text := a.text(in)
 	res := engine.Result{Status: engine.StatusPlanned,
-		Summary: fmt.Sprintf("would set the description of %s to “%s”", plural(len(list), "app"), oneLine(a.text(in)))}
+		Summary: fmt.Sprintf("would set the description of %s to “%s”", plural(len(list), "app"), oneLine(text)),
+		Values:  map[string]any{"description": text},
+		Preview: []engine.PreviewField{{Name: "description", Value: text}}}
 	for _, p := range list {
 		if p.AppID == "" {
 			res.Details = append(res.Details, fmt.Sprintf("would describe %s in stream %s on site %s", q(p.Name), q(p.Stream), p.Site))
@@ -99,9 +120,6 @@ func (a *describe) Plan(ctx context.Context, in *engine.StepInput) (engine.Resul
 
 // Run updates every app it can; it fails when any could not be updated.
 func (a *describe) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if err := a.d.online(); err != nil {
-		return engine.Result{}, err
-	}
 	list, err := a.apps(in)
 	if err != nil {
 		return engine.Result{}, err

@@ -9,11 +9,13 @@ import (
 	"github.com/qs-promoter/qs-promoter/qrs"
 )
 
-func init() {
-	register("duplicate-to-owner", func(d Deps) engine.Action { return &duplicateToOwner{d: d} })
-}
+func init() { register(func(d Deps) engine.Action { return &duplicateToOwner{d: d} }) }
 
-var _ engine.Action = (*duplicateToOwner)(nil)
+var (
+	_ engine.Action  = (*duplicateToOwner)(nil)
+	_ engine.Planner = (*duplicateToOwner)(nil)
+	_ offlinePlanner = (*duplicateToOwner)(nil)
+)
 
 // duplicateToOwner copies the event's app and gives the copy to the app's owner.
 type duplicateToOwner struct{ d Deps }
@@ -23,8 +25,10 @@ func (a *duplicateToOwner) Spec() engine.ActionSpec {
 		Name:    "duplicate-to-owner",
 		Summary: "Copy the app (unpublished) and make the app's owner the owner of the copy.",
 		Params: []engine.Param{
-			{Name: "name", Kind: engine.KindString, Doc: "name of the copy; default: the app's name"},
+			{Name: "name", Kind: engine.KindString, DefaultDoc: "the app's name", Doc: "name of the copy"},
 		},
+		Example: `- action: duplicate-to-owner
+`,
 	}
 }
 
@@ -35,11 +39,17 @@ func copyName(in *engine.StepInput) string {
 	return in.Facts.App.Name
 }
 
+// Plan checks that the event's site is configured; the rest is planOffline's.
 func (a *duplicateToOwner) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	site, err := eventApp(in)
-	if err == nil && !a.d.Offline {
-		_, err = a.d.source(in)
+	if _, err := a.d.source(in); err != nil {
+		return engine.Result{Status: engine.StatusFailed, Summary: "duplicate-to-owner: " + err.Error()}, err
 	}
+	return a.planOffline(in)
+}
+
+// planOffline plans from the facts: the copy's name and owner are there.
+func (a *duplicateToOwner) planOffline(in *engine.StepInput) (engine.Result, error) {
+	site, err := eventApp(in)
 	if err == nil && in.Facts.App.Owner.ID == "" {
 		err = errors.New("the app's owner is unknown")
 	}
@@ -52,9 +62,6 @@ func (a *duplicateToOwner) Plan(ctx context.Context, in *engine.StepInput) (engi
 }
 
 func (a *duplicateToOwner) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if err := a.d.online(); err != nil {
-		return engine.Result{}, err
-	}
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{}, err

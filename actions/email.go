@@ -16,9 +16,13 @@ import (
 	"github.com/qs-promoter/qs-promoter/engine"
 )
 
-func init() { register("email", func(d Deps) engine.Action { return &email{d: d} }) }
+func init() { register(func(d Deps) engine.Action { return &email{d: d} }) }
 
-var _ engine.Action = (*email)(nil)
+var (
+	_ engine.Action  = (*email)(nil)
+	_ engine.Planner = (*email)(nil)
+	_ offlinePlanner = (*email)(nil)
+)
 
 // email sends one message through Deps.Mail.
 type email struct{ d Deps }
@@ -56,19 +60,36 @@ func (a *email) Spec() engine.ActionSpec {
 		Name:    "email",
 		Summary: "Send an e-mail (built-in templates: approved, denied, published-alert, results).",
 		Params: []engine.Param{
-			{Name: "to", Kind: engine.KindStrings, Doc: "recipients: addresses, e.g. \"{{ app.owner.email }}\"; empty ones are ignored"},
-			{Name: "to_stream_approvers", Kind: engine.KindBool, Default: false, Doc: "also send to the approvers mapped to the app's stream (the approvers file)"},
+			{Name: "to", Kind: engine.KindStrings, Doc: "recipients: `\"{{ app.owner.email }}\"`, literals"},
+			{Name: "to_stream_approvers", Kind: engine.KindBool, Default: false, Doc: "add the approvers mapped to the app's stream (the approvers file)"},
 			{Name: "cc", Kind: engine.KindStrings, Doc: "copy recipients"},
-			{Name: "subject", Kind: engine.KindText, Doc: "subject (line breaks become spaces); default: the template's"},
-			{Name: "body", Kind: engine.KindText, Doc: "plain-text body; default: the template's"},
-			{Name: "html", Kind: engine.KindHTML, Doc: "HTML body (an alternative to body when both are given)"},
-			{Name: "template", Kind: engine.KindString, Doc: "built-in message: approved, denied, published-alert or results"},
-			{Name: "approver", Kind: engine.KindString, Doc: "who approved or denied, for the templates; default: app.modified_by"},
-			{Name: "targets", Kind: engine.KindStrings, Doc: "target sites listed by the approved template; default: the app's config.server_property (PromoteToServer) values"},
-			{Name: "streams", Kind: engine.KindStrings, Doc: "target streams listed by the approved template; default: the app's config.stream_property (PromoteToStream) values"},
-			{Name: "results_from", Kind: engine.KindString, Default: "promote", Doc: "id of the promote step whose apps, streams_not_found and failures the results template lists"},
-			{Name: "hub_host", Kind: engine.KindString, Doc: "host for the app's hub link; default: the host of the event's site"},
+			{Name: "subject", Kind: engine.KindText, DefaultDoc: "the template's", Doc: "subject"},
+			{Name: "body", Kind: engine.KindText, DefaultDoc: "the template's", Doc: "plain-text body"},
+			{Name: "html", Kind: engine.KindHTML, Doc: "HTML body (sent as an alternative when `body` is given too)"},
+			{Name: "template", Kind: engine.KindString, Doc: "built-in message: `approved`, `denied`, `published-alert`, `results`"},
+			{Name: "approver", Kind: engine.KindString, DefaultDoc: "`app.modified_by`", Doc: "the approver named by the templates"},
+			{Name: "targets", Kind: engine.KindStrings, DefaultDoc: "the app's `config.server_property` values", Doc: "target sites listed by `approved`"},
+			{Name: "streams", Kind: engine.KindStrings, DefaultDoc: "the app's `config.stream_property` values", Doc: "target streams listed by `approved`"},
+			{Name: "results_from", Kind: engine.KindString, Default: "promote", Doc: "the promote step whose Values `results` lists"},
+			{Name: "hub_host", Kind: engine.KindString, DefaultDoc: "the event site's host", Doc: "host of the hub link in `published-alert`"},
 		},
+		Example: `- id: alert
+  action: email
+  with:
+    to_stream_approvers: true
+    template: published-alert
+- id: results-mail
+  action: email
+  on_error: continue
+  with:
+    to: "{{ app.owner.email }}"
+    template: results
+- action: email
+  with:
+    to: ["{{ app.owner.email }}", qlik-admins@example.com]
+    subject: "'{{ app.name }}' is live on test"
+    html: "<p>{{ app.name }} was promoted: <a href='{{ steps.promote.apps[0].url }}'>open it</a></p>"
+`,
 	}
 }
 
@@ -156,6 +177,14 @@ func (a *email) data(in *engine.StepInput) (*mailData, error) {
 }
 
 func (a *email) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
+	return a.planOffline(in)
+}
+
+// planOffline is the plan, live or not: the message is rendered from the
+// facts, and nothing is read. Its preview is the message as it would go
+// out, so that a template edit can be read before it is live; a message to
+// no one is previewed too.
+func (a *email) planOffline(in *engine.StepInput) (engine.Result, error) {
 	msg, err := a.message(in)
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "email: " + err.Error()}, err
@@ -164,12 +193,24 @@ func (a *email) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, 
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "email: " + err.Error()}, err
 	}
+	preview := []engine.PreviewField{
+		{Name: "to", Value: append([]string{}, addrStrings(to)...)},
+		{Name: "cc", Value: append([]string{}, addrStrings(cc)...)},
+		{Name: "subject", Value: msg.Subject},
+	}
+	if msg.Text != "" {
+		preview = append(preview, engine.PreviewField{Name: "body", Value: msg.Text})
+	}
+	if msg.HTML != "" {
+		preview = append(preview, engine.PreviewField{Name: "html", Value: msg.HTML})
+	}
 	if len(to)+len(cc) == 0 {
-		return engine.Result{Status: engine.StatusSkipped, Summary: "would send no e-mail: " + a.noRecipient(in)}, nil
+		return engine.Result{Status: engine.StatusSkipped, Summary: "would send no e-mail: " + a.noRecipient(in), Preview: preview}, nil
 	}
 	res := engine.Result{Status: engine.StatusPlanned,
 		Summary: fmt.Sprintf("would e-mail “%s” to %s", oneLine(msg.Subject), addrList(to, cc)),
-		Values:  map[string]any{"recipients": addrStrings(to, cc), "subject": msg.Subject}}
+		Values:  map[string]any{"recipients": addrStrings(to, cc), "subject": msg.Subject},
+		Preview: preview}
 	if a.d.Mail == nil && !a.d.Offline {
 		res.Details = append(res.Details, "e-mail is not configured: the step would fail")
 	}
@@ -180,9 +221,6 @@ func (a *email) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, 
 // message went out does not send it again. (A crash between the server
 // accepting it and the journal noting it sends it twice: at least once.)
 func (a *email) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if err := a.d.online(); err != nil {
-		return engine.Result{}, err
-	}
 	msg, err := a.message(in)
 	if err != nil {
 		return engine.Result{}, err

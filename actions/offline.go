@@ -1,8 +1,8 @@
 package actions
 
 import (
+	"context"
 	"errors"
-	"strings"
 
 	"github.com/qs-promoter/qs-promoter/engine"
 )
@@ -16,29 +16,35 @@ import (
 // for a real one.
 var errOffline = errors.New("actions are offline (planning from a recorded event): nothing can be run")
 
-// online fails when the actions are offline; every Run calls it first.
-func (d Deps) online() error {
-	if d.Offline {
-		return errOffline
-	}
-	return nil
+// offlinePlanner is an action that can plan from the event's facts alone,
+// contacting nothing. An action that is not one is planned offline from its
+// spec (engine.PlanFromSpec).
+type offlinePlanner interface {
+	planOffline(in *engine.StepInput) (engine.Result, error)
 }
 
-// eventApp checks that the facts name an app, and returns the alias of the
-// site the event came from: the offline counterpart of source.
-func eventApp(in *engine.StepInput) (string, error) {
-	if in.Facts == nil || in.Facts.App.ID == "" {
-		return "", errors.New("the event names no app")
+// offline wraps an action built with an offline Deps: Run refuses, and the
+// plan is the action's offline plan, if it has one.
+func offline(a engine.Action) engine.Action {
+	if p, ok := a.(offlinePlanner); ok {
+		return offlinePlanning{offlineAction{a}, p}
 	}
-	return in.Facts.Event.Site, nil
+	return offlineAction{a}
 }
 
-// hasTag reports whether the facts' tags include name (case-insensitive, as QRS compares).
-func hasTag(tags []string, name string) bool {
-	for _, t := range tags {
-		if strings.EqualFold(t, name) {
-			return true
-		}
-	}
-	return false
+// offlineAction refuses to run; it is no engine.Planner.
+type offlineAction struct{ engine.Action }
+
+func (offlineAction) Run(context.Context, *engine.StepInput) (engine.Result, error) {
+	return engine.Result{}, errOffline
+}
+
+// offlinePlanning is an offline action that plans from the facts.
+type offlinePlanning struct {
+	offlineAction
+	p offlinePlanner
+}
+
+func (a offlinePlanning) Plan(_ context.Context, in *engine.StepInput) (engine.Result, error) {
+	return a.p.planOffline(in)
 }

@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -27,7 +28,7 @@ func promoteParams() engine.Params {
 func offlinePromote(t *testing.T, acts map[string]engine.Action) engine.Result {
 	t.Helper()
 	a := acts["promote"]
-	res, err := a.Plan(context.Background(), stepIn(t, a, promoteParams()))
+	res, err := a.(engine.Planner).Plan(context.Background(), stepIn(t, a, promoteParams()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestOfflinePlans(t *testing.T) {
 		in := stepIn(t, a, c.params)
 		in.Facts.App.Tags = []string{"Certified"}
 		in.Results["promote"] = promoted
-		res, err := a.Plan(context.Background(), in)
+		res, err := a.(engine.Planner).Plan(context.Background(), in)
 		if err != nil {
 			t.Errorf("%s: %v", c.action, err)
 			continue
@@ -129,5 +130,105 @@ func TestOfflineRunRefuses(t *testing.T) {
 		if !errors.Is(err, errOffline) {
 			t.Errorf("%s: Run offline: %v", name, err)
 		}
+	}
+}
+
+// An action that is no offlinePlanner is planned offline from its spec,
+// and still refuses to run.
+func TestOfflineWithoutOfflinePlan(t *testing.T) {
+	a := offline(runOnly{})
+	if _, ok := a.(engine.Planner); ok {
+		t.Error("an action without an offline plan plans offline")
+	}
+	if _, err := a.Run(context.Background(), nil); !errors.Is(err, errOffline) {
+		t.Errorf("Run offline: %v", err)
+	}
+	if _, ok := offline(&addTag{}).(engine.Planner); !ok {
+		t.Error("add-tag has an offline plan, but the offline action is no Planner")
+	}
+}
+
+type runOnly struct{}
+
+func (runOnly) Spec() engine.ActionSpec { return engine.ActionSpec{Name: "run-only"} }
+func (runOnly) Run(context.Context, *engine.StepInput) (engine.Result, error) {
+	return engine.Result{Status: engine.StatusDone}, nil
+}
+
+// The planned S3 key carries the configured prefix (the default one when
+// the configuration gives none), and the bucket is named, offline and in a
+// live dry-run alike, without any bucket contacted.
+func TestPlannedS3KeyHasTheConfiguredPrefix(t *testing.T) {
+	for _, c := range []struct {
+		cfg  S3Config
+		want string
+	}{
+		{S3Config{Bucket: "versions", Prefix: "Apps/Test/"}, `Apps/Test/Sales "Q1" {{ app.id }} <b>-Template.qvf`},
+		{S3Config{Bucket: "versions"}, DefaultS3Prefix + `Sales "Q1" {{ app.id }} <b>-Template.qvf`},
+	} {
+		cfg := c.cfg
+		off := New(Deps{Offline: true, S3Config: &cfg})["s3-version"].(engine.Planner)
+		live := &s3Version{d: Deps{S3Config: &cfg, Sites: map[string]*qrs.Client{"dev": new(qrs.Client)}}}
+		for name, p := range map[string]engine.Planner{"offline": off, "live": live} {
+			res, err := p.Plan(context.Background(), stepIn(t, &s3Version{}, nil))
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if res.Values["key"] != c.want || res.Values["bucket"] != "versions" || !strings.Contains(res.Summary, "s3://versions/"+c.want) {
+				t.Errorf("%s: %s %v", name, res.Summary, res.Values)
+			}
+		}
+	}
+}
+
+// Offline, describe previews the whole text it would set, with the S3
+// version an s3-version step before it plans.
+func TestOfflineDescribePreviewsTheText(t *testing.T) {
+	acts := New(Deps{Offline: true, S3Config: &S3Config{Bucket: "versions"}})
+	promoted := offlinePromote(t, acts)
+	in := stepIn(t, acts["s3-version"], nil)
+	s3, err := acts["s3-version"].(engine.Planner).Plan(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in = stepIn(t, acts["describe"], engine.Params{"apps": promoted.Values["apps"], "version_id": s3.Values["version_id"]})
+	res, err := acts["describe"].(engine.Planner).Plan(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "App promoted from node: 'qlik-dev.company.com' by: 'COMPANY\\manager' at: '2026-11-27T09:30:05.118Z' where it was owned by: 'COMPANY\\rep'\n\nS3 Version ID: <version ID from S3>"
+	if res.Values["description"] != want || len(res.Preview) != 1 || res.Preview[0] != (engine.PreviewField{Name: "description", Value: want}) {
+		t.Errorf("description %q, preview %+v\nwant %q", res.Values["description"], res.Preview, want)
+	}
+}
+
+// Offline, every e-mail is previewed as it would go out: the built-in
+// template rendered from the event's facts, its recipients, and the copy.
+func TestOfflineEmailPreview(t *testing.T) {
+	a := New(Deps{Offline: true})["email"]
+	in := stepIn(t, a, engine.Params{"to": []string{"rita@example.com", "Rita@example.com"}, "cc": []string{"boss@example.com"}, "template": "approved"})
+	res, err := a.(engine.Planner).Plan(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]any{}
+	var names []string
+	for _, f := range res.Preview {
+		fields[f.Name] = f.Value
+		names = append(names, f.Name)
+	}
+	body, _ := fields["body"].(string)
+	if strings.Join(names, ",") != "to,cc,subject,body" ||
+		!slices.Equal(fields["to"].([]string), []string{"rita@example.com"}) || !slices.Equal(fields["cc"].([]string), []string{"boss@example.com"}) ||
+		fields["subject"] != `'Sales "Q1" {{ app.id }} <b>' promotion approved by: 'COMPANY\manager'` ||
+		!strings.Contains(body, "Target sites:   test - Overwrite, prod - Duplicate\n") {
+		t.Errorf("preview %q", res.Preview)
+	}
+	// A message to no one is previewed too, so that its text can be read.
+	in = stepIn(t, a, engine.Params{"template": "denied"})
+	in.Facts.App.Owner.Email = ""
+	res, err = a.(engine.Planner).Plan(context.Background(), in)
+	if err != nil || res.Status != engine.StatusSkipped || len(res.Preview) != 4 || res.Preview[0].Value == nil {
+		t.Errorf("no recipient: %v %+v", err, res)
 	}
 }

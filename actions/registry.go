@@ -1,5 +1,8 @@
 // Package actions holds the verbs of the policy language. Each action lives
-// in one file and registers itself; adding an action touches that file only.
+// in one file and registers itself by its spec's name; adding an action
+// touches that file and its entry in the README's actions reference only
+// (a test holds the two together). An action is a spec and Run; it may also
+// plan live (engine.Planner) and from the event's facts alone (offlinePlanner).
 package actions
 
 import (
@@ -18,7 +21,10 @@ type Deps struct {
 	Sites map[string]*qrs.Client // by alias; read-only clients in dry-runs
 	Mail  *Mailer                // nil: e-mail not configured (NewMailer)
 	S3    *S3Store               // nil: no bucket configured (NewS3Store)
-	Log   *slog.Logger
+	// S3Config is the configured bucket and prefix, for plans when S3 is
+	// nil (a dry-run contacts no bucket): planned keys carry the prefix.
+	S3Config *S3Config
+	Log      *slog.Logger
 	// Approvers maps a stream ID (lower case) to the e-mail addresses of its
 	// approvers, as LoadApprovers reads them; nil: no map configured.
 	Approvers map[string][]string
@@ -37,22 +43,29 @@ type factory func(Deps) engine.Action
 
 var registry = map[string]factory{}
 
-// register adds an action; called from each action file's init.
-func register(name string, f factory) {
+// register adds an action under its spec's name; called from each action
+// file's init.
+func register(f factory) {
+	name := f(Deps{}).Spec().Name
 	if _, dup := registry[name]; dup {
 		panic(fmt.Sprintf("actions: %q registered twice", name))
 	}
 	registry[name] = f
 }
 
-// New builds every registered action with deps.
+// New builds every registered action with deps. Offline, each is wrapped
+// so that Run refuses and Plan is its offline plan (see offline.go).
 func New(deps Deps) map[string]engine.Action {
 	if deps.Log == nil {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	out := make(map[string]engine.Action, len(registry))
 	for name, f := range registry {
-		out[name] = f(deps)
+		a := f(deps)
+		if deps.Offline {
+			a = offline(a)
+		}
+		out[name] = a
 	}
 	return out
 }

@@ -11,11 +11,13 @@ import (
 	"github.com/qs-promoter/qs-promoter/qrs"
 )
 
-func init() {
-	register("remove-custom-properties", func(d Deps) engine.Action { return &removeProperties{d: d} })
-}
+func init() { register(func(d Deps) engine.Action { return &removeProperties{d: d} }) }
 
-var _ engine.Action = (*removeProperties)(nil)
+var (
+	_ engine.Action  = (*removeProperties)(nil)
+	_ engine.Planner = (*removeProperties)(nil)
+	_ offlinePlanner = (*removeProperties)(nil)
+)
 
 // removeProperties strips custom properties (all their values) from the event's app.
 type removeProperties struct{ d Deps }
@@ -25,8 +27,12 @@ func (a *removeProperties) Spec() engine.ActionSpec {
 		Name:    "remove-custom-properties",
 		Summary: "Remove every value of the named custom properties from the app.",
 		Params: []engine.Param{
-			{Name: "names", Kind: engine.KindStrings, Required: true, Doc: "custom property names, compared case-insensitively; absent ones are ignored"},
+			{Name: "names", Kind: engine.KindStrings, Required: true, Doc: "custom property names"},
 		},
+		Example: `- action: remove-custom-properties
+  with:
+    names: [PromoteToServer, PromoteToStream, PromotionApproval]
+`,
 	}
 }
 
@@ -65,9 +71,6 @@ func hadValue(props map[string][]string, name, value string) bool {
 }
 
 func (a *removeProperties) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if a.d.Offline {
-		return a.planOffline(in)
-	}
 	c, app, err := readEventApp(ctx, a.d, in)
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "remove-custom-properties: " + err.Error()}, err
@@ -107,9 +110,6 @@ func (a *removeProperties) planOffline(in *engine.StepInput) (engine.Result, err
 }
 
 func (a *removeProperties) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if err := a.d.online(); err != nil {
-		return engine.Result{}, err
-	}
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{}, err

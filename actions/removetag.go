@@ -9,9 +9,13 @@ import (
 	"github.com/qs-promoter/qs-promoter/qrs"
 )
 
-func init() { register("remove-tag", func(d Deps) engine.Action { return &removeTag{d: d} }) }
+func init() { register(func(d Deps) engine.Action { return &removeTag{d: d} }) }
 
-var _ engine.Action = (*removeTag)(nil)
+var (
+	_ engine.Action  = (*removeTag)(nil)
+	_ engine.Planner = (*removeTag)(nil)
+	_ offlinePlanner = (*removeTag)(nil)
+)
 
 // removeTag takes a tag off the event's app (the tag itself stays on the site).
 type removeTag struct{ d Deps }
@@ -21,15 +25,15 @@ func (a *removeTag) Spec() engine.ActionSpec {
 		Name:    "remove-tag",
 		Summary: "Remove a tag from the app (the tag stays defined on the site).",
 		Params: []engine.Param{
-			{Name: "tag", Kind: engine.KindString, Required: true, Doc: "tag name, compared case-insensitively"},
+			{Name: "tag", Kind: engine.KindString, Required: true, Doc: "tag name"},
 		},
+		Example: `- action: remove-tag
+  with: {tag: PromoteOnReload}
+`,
 	}
 }
 
 func (a *removeTag) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if a.d.Offline {
-		return planTagOffline(in, "remove-tag", false)
-	}
 	c, app, err := readEventApp(ctx, a.d, in)
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "remove-tag: " + err.Error()}, err
@@ -41,10 +45,20 @@ func (a *removeTag) Plan(ctx context.Context, in *engine.StepInput) (engine.Resu
 	return engine.Result{Status: engine.StatusPlanned, Summary: fmt.Sprintf("would remove tag %s from app %s %s on site %s", q(tag), short(app.ID), q(app.Name), c.Alias())}, nil
 }
 
-func (a *removeTag) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if err := a.d.online(); err != nil {
-		return engine.Result{}, err
+// planOffline plans from the tags the event recorded.
+func (a *removeTag) planOffline(in *engine.StepInput) (engine.Result, error) {
+	site, err := eventApp(in)
+	if err != nil {
+		return engine.Result{Status: engine.StatusFailed, Summary: "remove-tag: " + err.Error()}, err
 	}
+	app, tag := in.Facts.App, in.Params.String("tag")
+	if !hasTag(app.Tags, tag) {
+		return engine.Result{Status: engine.StatusSkipped, Summary: fmt.Sprintf("would do nothing: app %s %s has no tag %s", short(app.ID), q(app.Name), q(tag))}, nil
+	}
+	return engine.Result{Status: engine.StatusPlanned, Summary: fmt.Sprintf("would remove tag %s from app %s %s on site %s", q(tag), short(app.ID), q(app.Name), site)}, nil
+}
+
+func (a *removeTag) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{}, err

@@ -10,11 +10,13 @@ import (
 	"github.com/qs-promoter/qs-promoter/qrs"
 )
 
-func init() {
-	register("set-custom-property", func(d Deps) engine.Action { return &setProperty{d: d} })
-}
+func init() { register(func(d Deps) engine.Action { return &setProperty{d: d} }) }
 
-var _ engine.Action = (*setProperty)(nil)
+var (
+	_ engine.Action  = (*setProperty)(nil)
+	_ engine.Planner = (*setProperty)(nil)
+	_ offlinePlanner = (*setProperty)(nil)
+)
 
 // setProperty replaces the values of one custom property on the event's app.
 type setProperty struct{ d Deps }
@@ -24,9 +26,12 @@ func (a *setProperty) Spec() engine.ActionSpec {
 		Name:    "set-custom-property",
 		Summary: "Set a custom property of the app to the given values (replacing its values).",
 		Params: []engine.Param{
-			{Name: "name", Kind: engine.KindString, Required: true, Doc: "custom property name (defined in the QMC for apps)"},
+			{Name: "name", Kind: engine.KindString, Required: true, Doc: "custom property name"},
 			{Name: "values", Kind: engine.KindStrings, Required: true, Doc: "its new values; an empty list removes it"},
 		},
+		Example: `- action: set-custom-property
+  with: {name: PromotionApproval, values: [Pending]}
+`,
 	}
 }
 
@@ -58,16 +63,18 @@ func (a *setProperty) definition(ctx context.Context, c *qrs.Client, name string
 	return def, nil
 }
 
-func (a *setProperty) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if a.d.Offline {
-		site, err := eventApp(in)
-		if err != nil {
-			return engine.Result{Status: engine.StatusFailed, Summary: "set-custom-property: " + err.Error()}, err
-		}
-		return engine.Result{Status: engine.StatusPlanned,
-			Summary: fmt.Sprintf("would set %s of app %s %s on site %s to %s (the property's definition is checked on the site)",
-				q(in.Params.String("name")), short(in.Facts.App.ID), q(in.Facts.App.Name), site, quoteAll(in.Params.Strings("values")))}, nil
+// planOffline cannot check the property's definition: it is on the site.
+func (a *setProperty) planOffline(in *engine.StepInput) (engine.Result, error) {
+	site, err := eventApp(in)
+	if err != nil {
+		return engine.Result{Status: engine.StatusFailed, Summary: "set-custom-property: " + err.Error()}, err
 	}
+	return engine.Result{Status: engine.StatusPlanned,
+		Summary: fmt.Sprintf("would set %s of app %s %s on site %s to %s (the property's definition is checked on the site)",
+			q(in.Params.String("name")), short(in.Facts.App.ID), q(in.Facts.App.Name), site, quoteAll(in.Params.Strings("values")))}, nil
+}
+
+func (a *setProperty) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
 	c, app, err := readEventApp(ctx, a.d, in)
 	if err == nil {
 		_, err = a.definition(ctx, c, in.Params.String("name"), in.Params.Strings("values"))
@@ -80,9 +87,6 @@ func (a *setProperty) Plan(ctx context.Context, in *engine.StepInput) (engine.Re
 }
 
 func (a *setProperty) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if err := a.d.online(); err != nil {
-		return engine.Result{}, err
-	}
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{}, err

@@ -33,6 +33,11 @@ func (d Deps) source(in *engine.StepInput) (*qrs.Client, error) {
 	return d.site(in.Facts.Event.Site)
 }
 
+// creating is the journal value written before a call that creates an app
+// (upload, copy), replaced by the app's id after it: a retry that finds it
+// looks the app up by its temporary name.
+const creating = "creating"
+
 // tempName is the deterministic name of an app this step creates before it
 // gets its real one: unique to the execution, the step and part, so that a
 // retry finds what an interrupted attempt made instead of making another.

@@ -72,18 +72,3 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-
-// progressEvery returns a progress callback that calls report each time
-// another step bytes have moved (and never more often).
-func progressEvery(step int64, report func(n int64)) func(int64) {
-	if step <= 0 {
-		step = 64 << 20
-	}
-	next := step
-	return func(n int64) {
-		if n >= next {
-			report(n)
-			next = (n/step + 1) * step
-		}
-	}
-}

@@ -9,9 +9,13 @@ import (
 	"github.com/qs-promoter/qs-promoter/qrs"
 )
 
-func init() { register("unpublish", func(d Deps) engine.Action { return &unpublish{d: d} }) }
+func init() { register(func(d Deps) engine.Action { return &unpublish{d: d} }) }
 
-var _ engine.Action = (*unpublish)(nil)
+var (
+	_ engine.Action  = (*unpublish)(nil)
+	_ engine.Planner = (*unpublish)(nil)
+	_ offlinePlanner = (*unpublish)(nil)
+)
 
 // unpublish takes a published app out of its stream the only way QRS
 // allows: copy it to its owner, then delete the published app. The delete
@@ -24,15 +28,16 @@ func (a *unpublish) Spec() engine.ActionSpec {
 		Summary:     "Copy the published app to its owner, verify the copy, then delete the published app.",
 		Destructive: true,
 		Params: []engine.Param{
-			{Name: "name", Kind: engine.KindString, Doc: "name of the owner's copy; default: the app's name"},
+			{Name: "name", Kind: engine.KindString, DefaultDoc: "the app's name", Doc: "name of the owner's copy"},
 		},
+		Example: `- id: unpublish
+  action: unpublish
+  if: vars.unpublish and steps.promote.status == "done"
+`,
 	}
 }
 
 func (a *unpublish) Plan(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if a.d.Offline {
-		return a.planOffline(in)
-	}
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{Status: engine.StatusFailed, Summary: "unpublish: " + err.Error()}, err
@@ -75,9 +80,6 @@ func streamName(app *qrs.App) string {
 }
 
 func (a *unpublish) Run(ctx context.Context, in *engine.StepInput) (engine.Result, error) {
-	if err := a.d.online(); err != nil {
-		return engine.Result{}, err
-	}
 	c, err := a.d.source(in)
 	if err != nil {
 		return engine.Result{}, err

@@ -215,13 +215,15 @@ func (d *Daemon) execute(ctx context.Context, job store.Job, ns []store.Notifica
 	return nil
 }
 
-// readEvent reads what QRS says now about the app, its stream and owner.
+// readEvent reads what QRS says now about the app, its stream and owner
+// (ReadEvent), as the notifications of this execution announced it.
 func (d *Daemon) readEvent(ctx context.Context, s *site, job store.Job, ns []store.Notification) (*engine.Event, error) {
-	ev := &engine.Event{Site: job.Site}
+	var receivedAt time.Time
+	var changes []qrs.ChangeInfo
 	forced, notified := "", false
 	for _, n := range ns {
-		if ev.ReceivedAt.IsZero() || n.ReceivedAt.Before(ev.ReceivedAt) {
-			ev.ReceivedAt = n.ReceivedAt
+		if receivedAt.IsZero() || n.ReceivedAt.Before(receivedAt) {
+			receivedAt = n.ReceivedAt
 		}
 		if n.Kind != "" {
 			forced = n.Kind
@@ -235,8 +237,13 @@ func (d *Daemon) readEvent(ctx context.Context, s *site, job store.Job, ns []sto
 		if err := json.Unmarshal(n.Change, &c); err != nil {
 			return nil, permanent(fmt.Errorf("a recorded notification is unreadable: %w", err))
 		}
-		ev.Notification = append(ev.Notification, c)
+		changes = append(changes, c)
 	}
+	ev, err := ReadEvent(ctx, s.client, job.Site, job.AppID)
+	if err != nil {
+		return nil, classify(err)
+	}
+	ev.ReceivedAt, ev.Notification = receivedAt, changes
 	if !notified {
 		// Only catch-up asked: the event is "reconciled", with the reload
 		// or publish catch-up saw (see missedChange) as its notification.
@@ -244,25 +251,6 @@ func (d *Daemon) readEvent(ctx context.Context, s *site, job store.Job, ns []sto
 	}
 	if ev.ReceivedAt.IsZero() {
 		ev.ReceivedAt = d.now()
-	}
-	app, err := s.client.App(ctx, job.AppID)
-	if err != nil {
-		return nil, classify(err)
-	}
-	ev.App = app
-	if app.Stream != nil && app.Stream.ID != "" {
-		st, err := s.client.Stream(ctx, app.Stream.ID)
-		if err != nil && !qrs.IsNotFound(err) {
-			return nil, classify(err)
-		}
-		ev.Stream = st
-	}
-	if app.Owner.ID != "" {
-		u, err := s.client.User(ctx, app.Owner.ID)
-		if err != nil && !qrs.IsNotFound(err) {
-			return nil, classify(err)
-		}
-		ev.Owner = u
 	}
 	return ev, nil
 }

@@ -11,22 +11,37 @@ import (
 type Action interface {
 	// Spec describes the action to the loader (its parameters) and the docs.
 	Spec() ActionSpec
-	// Plan says what Run would do, without writing anything anywhere. Dry-run
-	// calls it; the sites it may read are read-only.
-	Plan(ctx context.Context, in *StepInput) (Result, error)
 	// Run does the work. Running the same step again for the same execution
 	// (same ExecutionID and StepKey) must change nothing the second time.
 	Run(ctx context.Context, in *StepInput) (Result, error)
 }
 
-// ActionSpec declares an action's name and parameters. The loader checks
-// every step against it: unknown, missing and mistyped parameters are load
-// errors with their position.
+// Planner is an Action that can say what Run would do, without writing
+// anything anywhere. Dry-run calls Plan; the sites it may read are
+// read-only. An action that is no Planner is planned from its spec alone
+// (PlanFromSpec).
+type Planner interface {
+	Plan(ctx context.Context, in *StepInput) (Result, error)
+}
+
+// PlanFromSpec is the plan of an action that cannot plan: it says which
+// action would run, and no more.
+func PlanFromSpec(s ActionSpec) Result {
+	return Result{Status: StatusPlanned, Summary: fmt.Sprintf("would run %s: %s", s.Name, s.Summary)}
+}
+
+// ActionSpec declares an action: the one description the loader checks
+// steps against (unknown, missing and mistyped parameters are load errors
+// with their position), `check` reports from, and the README's actions
+// reference is generated from and tested against.
 type ActionSpec struct {
 	Name        string
 	Summary     string // one line for docs and `check`
 	Destructive bool   // deletes or replaces something: never runs after a failed step
 	Params      []Param
+	// Example is one or more steps using the action, as a policy's steps:
+	// list holds them (YAML); the docs show it and a test loads it.
+	Example string
 }
 
 // Param declares one parameter of an action.
@@ -35,7 +50,10 @@ type Param struct {
 	Kind     Kind
 	Required bool
 	Default  any    // used when the step does not give the parameter (nil: zero value)
-	Doc      string // one line for the README reference
+	Doc      string // one line for the README reference (Markdown) and load errors
+	// DefaultDoc says, for the docs, what applies when the step does not
+	// give the parameter and Default is nil ("the app's name").
+	DefaultDoc string
 }
 
 // Kind is the type of a parameter's value once resolved.
@@ -106,6 +124,17 @@ type Result struct {
 	Summary string         `json:"summary"`
 	Details []string       `json:"details,omitempty"` // further lines (one per app moved, per e-mail sent)
 	Values  map[string]any `json:"values,omitempty"`
+	// Preview is what a plan shows of what Run would produce, for an admin
+	// to read before it goes live (a rendered e-mail, a description's
+	// text); dry-run prints it. Plans only: it is never checkpointed.
+	Preview []PreviewField `json:"-"`
+}
+
+// PreviewField is one named part of a Preview ("subject", "body", "to").
+// Its Value is a string or a []string.
+type PreviewField struct {
+	Name  string
+	Value any
 }
 
 // Journal is durable scratch space for one step of one execution. An action

@@ -26,7 +26,7 @@ type Checkpoints interface {
 // ExecOptions tunes one Execute.
 type ExecOptions struct {
 	ExecutionID string
-	DryRun      bool        // call Plan, never Run
+	DryRun      bool        // plan every step (Planner, else PlanFromSpec), never Run
 	Checkpoints Checkpoints // nil: none
 	Log         *slog.Logger
 	OnStep      func(StepReport)                              // after every step, e.g. for the audit log
@@ -49,21 +49,24 @@ type PolicyReport struct {
 	Reason  string         `json:"reason"`
 	Err     string         `json:"error,omitempty"` // the when or a var failed
 	Vars    map[string]any `json:"vars,omitempty"`
-	Steps   []StepReport   `json:"actions"` // the planned or run steps, in order (issue 3 names them actions)
+	Steps   []StepReport   `json:"actions"` // the planned or run steps, in order ([] when none)
 }
 
-// StepReport is one step's part of a Report.
+// StepReport is one step's part of a Report. Params are as the action got
+// them, defaults included; Defaulted names those the step does not give,
+// so that a report can show them apart from what the admin wrote.
 type StepReport struct {
-	Policy   string        `json:"policy"`
-	ID       string        `json:"id"`
-	Action   string        `json:"action"`
-	Params   Params        `json:"params,omitempty"`
-	Result   Result        `json:"result"`
-	Err      string        `json:"error,omitempty"`
-	Skipped  bool          `json:"skipped,omitempty"` // its if was false
-	NotRun   bool          `json:"not_run,omitempty"` // an earlier step failed
-	Resumed  bool          `json:"resumed,omitempty"` // result reused from a checkpoint
-	Duration time.Duration `json:"duration_ns"`
+	Policy    string        `json:"policy"`
+	ID        string        `json:"id"`
+	Action    string        `json:"action"`
+	Params    Params        `json:"params"` // {} when none (or not resolved: the if was false)
+	Defaulted []string      `json:"defaulted,omitempty"`
+	Result    Result        `json:"result"`
+	Err       string        `json:"error,omitempty"`
+	Skipped   bool          `json:"skipped,omitempty"` // its if was false
+	NotRun    bool          `json:"not_run,omitempty"` // an earlier step failed
+	Resumed   bool          `json:"resumed,omitempty"` // result reused from a checkpoint
+	Duration  time.Duration `json:"duration_ns"`
 }
 
 // Failed reports whether any policy or step failed.
@@ -93,7 +96,7 @@ func (rs *Ruleset) Execute(ctx context.Context, f *Facts, acts map[string]Action
 	rep := &Report{ExecutionID: opts.ExecutionID, Revision: rs.Revision, DryRun: opts.DryRun}
 	matches := rs.Evaluate(f)
 	for _, m := range matches {
-		pr := PolicyReport{Name: m.Policy.Name, File: m.Policy.File, Matched: m.Matched, Reason: m.Reason, Err: m.Err}
+		pr := PolicyReport{Name: m.Policy.Name, File: m.Policy.File, Matched: m.Matched, Reason: m.Reason, Err: m.Err, Steps: []StepReport{}}
 		if m.Matched {
 			if err := rs.runPolicy(ctx, m.Policy, f, acts, opts, log, &pr); err != nil {
 				rep.Policies = append(rep.Policies, pr)
@@ -128,7 +131,7 @@ func (rs *Ruleset) runPolicy(ctx context.Context, p *Policy, f *Facts, acts map[
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		sr := StepReport{Policy: p.Name, ID: s.ID, Action: s.Action}
+		sr := StepReport{Policy: p.Name, ID: s.ID, Action: s.Action, Params: Params{}}
 		key := p.Name + "/" + s.ID
 		start := time.Now()
 		switch {
@@ -192,8 +195,8 @@ func (rs *Ruleset) runStep(ctx context.Context, s *Step, key string, r *runEnv, 
 			return nil
 		}
 	}
-	params, err := s.resolve(env, rs.shape.sites)
-	sr.Params = params
+	params, defaulted, err := s.resolve(env, rs.shape.sites)
+	sr.Params, sr.Defaulted = params, defaulted
 	if err != nil {
 		sr.Err = err.Error()
 		sr.Result = Result{Status: StatusFailed, Summary: sr.Err}
@@ -220,7 +223,11 @@ func (rs *Ruleset) runStep(ctx context.Context, s *Step, key string, r *runEnv, 
 	}
 	var res Result
 	if opts.DryRun {
-		res, err = act.Plan(ctx, in)
+		if p, ok := act.(Planner); ok {
+			res, err = p.Plan(ctx, in)
+		} else {
+			res = PlanFromSpec(act.Spec())
+		}
 		if err == nil && res.Status == "" {
 			res.Status = StatusPlanned
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -97,5 +98,71 @@ policies:
 	want := "when failed: interface conversion: interface {} is nil, not bool: a value is missing (nil); is a config.<key> it reads not set? `?? default` gives one"
 	if m.Matched || m.Reason != want {
 		t.Errorf("reason %q\nwant   %q", m.Reason, want)
+	}
+}
+
+// runOnly is an action that cannot plan: only Spec and Run.
+type runOnly struct {
+	spec ActionSpec
+	runs int
+}
+
+func (a *runOnly) Spec() ActionSpec { return a.spec }
+func (a *runOnly) Run(ctx context.Context, in *StepInput) (Result, error) {
+	a.runs++
+	return Result{Status: StatusDone}, nil
+}
+
+// Planning is optional: a dry-run plans an action that is no Planner from
+// its spec, and never runs it.
+func TestDryRunPlansFromTheSpecWithoutPlanner(t *testing.T) {
+	rs := mustLoad(t, `
+policies:
+  - name: p
+    on: [updated]
+    steps:
+      - {id: tag, action: tag, with: {name: Promoted}}
+`)
+	acts := asActions(fakeActions())
+	tag := &runOnly{spec: testSpecs["tag"]}
+	acts["tag"] = tag
+	rep, err := rs.Execute(context.Background(), approvedFacts(), acts, ExecOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rep.Policies[0].Steps[0]
+	if s.Result.Status != StatusPlanned || s.Result.Summary != "would run tag: add or remove a tag" || s.Err != "" || tag.runs != 0 {
+		t.Errorf("step %+v, runs %d", s, tag.runs)
+	}
+}
+
+// A report lists every policy's steps as a list ([] when it did not match)
+// and every step's params ({} when none), and tells the defaults apart
+// from what the step gives.
+func TestReportShape(t *testing.T) {
+	rs := mustLoad(t, `
+policies:
+  - name: never
+    on: [deleted]
+    steps: [{action: log, with: {message: x}}]
+  - name: p
+    on: [updated]
+    steps:
+      - {id: skipped, action: log, if: "false", with: {message: x}}
+      - {id: tag, action: tag, with: {name: Promoted}}
+`)
+	rep, err := rs.Execute(context.Background(), approvedFacts(), asActions(fakeActions()), ExecOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"name":"never","file":"p.yaml","matched":false,`, `"actions":[]`, `"id":"skipped","action":"log","params":{}`,
+		`"id":"tag","action":"tag","params":{"name":"Promoted","remove":false},"defaulted":["remove"]`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("report lacks %s:\n%s", want, b)
+		}
 	}
 }

@@ -10,19 +10,22 @@ import (
 )
 
 // resolve computes the step's parameters for one execution, each converted
-// to its declared kind, defaults filled in.
-func (s *Step) resolve(env any, sites *sitesIndex) (Params, error) {
-	out := make(Params, len(s.params))
+// to its declared kind, defaults filled in; defaulted names those.
+func (s *Step) resolve(env any, sites *sitesIndex) (out Params, defaulted []string, err error) {
+	out = make(Params, len(s.params))
 	for _, pe := range s.params {
 		v, present, err := pe.resolve(env, sites)
 		if err != nil {
-			return out, fmt.Errorf("parameter %s: %w", pe.spec.Name, err)
+			return out, defaulted, fmt.Errorf("parameter %s: %w", pe.spec.Name, err)
 		}
 		if present {
 			out[pe.spec.Name] = v
+			if !pe.set {
+				defaulted = append(defaulted, pe.spec.Name)
+			}
 		}
 	}
-	return out, nil
+	return out, defaulted, nil
 }
 
 func (pe *paramExpr) resolve(env any, sites *sitesIndex) (any, bool, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -48,7 +49,11 @@ func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	// Actions without mail or S3, and with read-only sites in --live; from a
 	// recorded event they contact nothing at all. A dry-run never writes.
+	// The S3 configuration only names the bucket and prefix in plans.
 	deps := actions.Deps{Log: slog.New(slog.DiscardHandler), Offline: !*live}
+	if cfg != nil {
+		deps.S3Config = cfg.S3
+	}
 	var ev *engine.Event
 	if *live {
 		if cfg == nil || *site == "" || *app == "" {
@@ -76,7 +81,7 @@ func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(dryRunJSON{Event: facts.Event, App: appSummary{facts.App.ID, facts.App.Name}, Report: rep})
+		return enc.Encode(newDryRunJSON(facts, rep))
 	}
 	if cfg == nil {
 		fmt.Fprintln(stdout, "config: no --config, so config.<key> are the defaults, with mail_enabled true and s3_enabled false")
@@ -85,10 +90,92 @@ func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	return nil
 }
 
+// dryRunJSON is the report as --json prints it: every action's params are
+// those the policy gives, the spec's defaults apart, and its plan's preview
+// (an e-mail's to, cc, subject and body) is on the action's entry.
 type dryRunJSON struct {
 	Event engine.EventFacts `json:"event"`
 	App   appSummary        `json:"app"`
 	*engine.Report
+	Policies []policyJSON `json:"policies"`
+}
+
+type policyJSON struct {
+	engine.PolicyReport
+	Actions []actionJSON `json:"actions"`
+}
+
+type actionJSON struct {
+	Policy   string                `json:"policy"`
+	ID       string                `json:"id"`
+	Action   string                `json:"action"`
+	Params   map[string]any        `json:"params"`
+	Defaults map[string]any        `json:"defaults,omitempty"`
+	Result   engine.Result         `json:"result"`
+	Err      string                `json:"error,omitempty"`
+	Skipped  bool                  `json:"skipped,omitempty"`
+	NotRun   bool                  `json:"not_run,omitempty"`
+	Duration time.Duration         `json:"duration_ns"`
+	preview  []engine.PreviewField // added as the entry's own fields
+}
+
+// entryKeys are the JSON keys of an action's entry, which a preview field
+// may not take.
+var entryKeys = []string{"policy", "id", "action", "params", "defaults", "result", "error", "skipped", "not_run", "duration_ns"}
+
+// MarshalJSON adds the preview's fields to the entry (one named like an
+// entry key as "preview_<name>").
+func (a actionJSON) MarshalJSON() ([]byte, error) {
+	type plain actionJSON // without this method
+	b, err := json.Marshal(plain(a))
+	if err != nil || len(a.preview) == 0 {
+		return b, err
+	}
+	var extra bytes.Buffer
+	for _, f := range a.preview {
+		v, err := json.Marshal(f.Value)
+		if err != nil {
+			return nil, err
+		}
+		key := f.Name
+		if slices.Contains(entryKeys, key) {
+			key = "preview_" + key
+		}
+		name, _ := json.Marshal(key)
+		fmt.Fprintf(&extra, ",%s:%s", name, v)
+	}
+	return append(append(b[:len(b)-1], extra.Bytes()...), '}'), nil
+}
+
+func newDryRunJSON(f *engine.Facts, rep *engine.Report) dryRunJSON {
+	out := dryRunJSON{Event: f.Event, App: appSummary{f.App.ID, f.App.Name}, Report: rep, Policies: []policyJSON{}}
+	for _, p := range rep.Policies {
+		pj := policyJSON{PolicyReport: p, Actions: []actionJSON{}}
+		for _, s := range p.Steps {
+			given, defaults := splitParams(s)
+			pj.Actions = append(pj.Actions, actionJSON{Policy: s.Policy, ID: s.ID, Action: s.Action, Params: given, Defaults: defaults,
+				Result: s.Result, Err: s.Err, Skipped: s.Skipped, NotRun: s.NotRun, Duration: s.Duration, preview: s.Result.Preview})
+		}
+		out.Policies = append(out.Policies, pj)
+	}
+	return out
+}
+
+// splitParams parts a step's params into those the policy gives and the
+// defaults filled in, so that no default reads as if the admin wrote it.
+func splitParams(s engine.StepReport) (given, defaults map[string]any) {
+	given = map[string]any{}
+	for n, v := range s.Params {
+		if slices.Contains(s.Defaulted, n) {
+			if defaults == nil {
+				defaults = map[string]any{}
+			}
+			defaults[n] = v
+			continue
+		}
+		given[n] = v
+	}
+	return given, defaults
 }
 
 type appSummary struct {
@@ -122,22 +209,57 @@ func printReport(w io.Writer, rs *engine.Ruleset, f *engine.Facts, rep *engine.R
 			for _, d := range s.Result.Details {
 				fmt.Fprintf(w, "       %s\n", d)
 			}
-			names := make([]string, 0, len(s.Params))
-			for n := range s.Params {
-				names = append(names, n)
+			if len(s.Result.Preview) > 0 {
+				fmt.Fprintln(w, "       preview:")
 			}
-			sort.Strings(names)
-			if len(names) > 0 {
+			for _, f := range s.Result.Preview {
+				printParam(w, f.Name, f.Value)
+			}
+			given, defaults := splitParams(s)
+			if len(given) > 0 {
 				fmt.Fprintln(w, "       with:")
 			}
-			for _, n := range names {
-				printParam(w, n, s.Params[n])
+			for _, n := range sortedKeys(given) {
+				printParam(w, n, given[n])
+			}
+			if len(defaults) > 0 {
+				parts := make([]string, 0, len(defaults))
+				for _, n := range sortedKeys(defaults) {
+					parts = append(parts, n+": "+paramText(defaults[n]))
+				}
+				fmt.Fprintf(w, "       defaults: %s\n", strings.Join(parts, ", "))
 			}
 		}
 	}
 }
 
+func sortedKeys(m map[string]any) []string {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
 func printParam(w io.Writer, name string, v any) {
+	text := paramText(v)
+	if !strings.Contains(strings.TrimRight(text, "\n"), "\n") {
+		fmt.Fprintf(w, "         %s: %s\n", name, strings.TrimRight(text, "\n"))
+		return
+	}
+	fmt.Fprintf(w, "         %s: |\n", name)
+	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
+		if line == "" {
+			fmt.Fprintln(w)
+			continue
+		}
+		fmt.Fprintf(w, "           %s\n", line)
+	}
+}
+
+// paramText is a parameter's value as dry-run prints it.
+func paramText(v any) string {
 	var text string
 	switch v := v.(type) {
 	case string:
@@ -158,14 +280,7 @@ func printParam(w io.Writer, name string, v any) {
 			text = string(b)
 		}
 	}
-	if !strings.Contains(strings.TrimRight(text, "\n"), "\n") {
-		fmt.Fprintf(w, "         %s: %s\n", name, strings.TrimRight(text, "\n"))
-		return
-	}
-	fmt.Fprintf(w, "         %s: |\n", name)
-	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
-		fmt.Fprintf(w, "           %s\n", line)
-	}
+	return text
 }
 
 // readOnlySites connects to every configured site with a client that
@@ -182,8 +297,8 @@ func readOnlySites(cfg *daemon.Config) (map[string]*qrs.Client, error) {
 	return out, nil
 }
 
-// liveEvent reads an app, its stream and its owner from a site, as the
-// daemon does when it handles a notification.
+// liveEvent reads an app, its stream and its owner from a site as the
+// daemon does when it handles a notification (daemon.ReadEvent).
 func liveEvent(ctx context.Context, sites map[string]*qrs.Client, site, appID, kind string) (*engine.Event, error) {
 	c, ok := sites[site]
 	if !ok {
@@ -192,20 +307,13 @@ func liveEvent(ctx context.Context, sites map[string]*qrs.Client, site, appID, k
 	if !slices.Contains(engine.EventKinds, kind) {
 		return nil, fmt.Errorf("--kind %q is not one of %s", kind, strings.Join(engine.EventKinds, ", "))
 	}
-	a, err := c.App(ctx, appID)
+	ev, err := daemon.ReadEvent(ctx, c, site, appID)
+	if qrs.IsNotFound(err) {
+		return nil, fmt.Errorf("%w\n(--app takes the ID of an app on site %s, as the QMC shows it; the daemon skips an app that no longer exists)", err, site)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("reading app %s on site %s: %w", appID, site, err)
+		return nil, err
 	}
-	ev := &engine.Event{Site: site, ReceivedAt: time.Now().UTC(), Kind: kind, App: a}
-	if a.Stream != nil && a.Stream.ID != "" {
-		if ev.Stream, err = c.Stream(ctx, a.Stream.ID); err != nil {
-			return nil, fmt.Errorf("reading the app's stream on site %s: %w", site, err)
-		}
-	}
-	if a.Owner.ID != "" {
-		if ev.Owner, err = c.User(ctx, a.Owner.ID); err != nil {
-			return nil, fmt.Errorf("reading the app's owner on site %s: %w", site, err)
-		}
-	}
+	ev.ReceivedAt, ev.Kind = time.Now().UTC(), kind
 	return ev, nil
 }

@@ -146,6 +146,14 @@ func TestDryRunLiveWritesNothing(t *testing.T) {
 			t.Errorf("site %s saw writes during a dry-run: %+v", s.Alias(), w)
 		}
 	}
+	// An app that does not exist is reported as such (the daemon skips it).
+	missing := "00000000-0000-4000-8000-00000000beef"
+	code, _, errOut = runCmd(t, "dry-run", "--live", "--config", configPath, "--site", "dev", "--app", missing)
+	if code != 1 || !strings.HasPrefix(errOut, "qs-promoter dry-run: app "+missing+" does not exist on site dev: ") ||
+		!strings.Contains(errOut, "--app takes the ID of an app on site dev") {
+		t.Errorf("dry-run --live of a missing app: %d %s", code, errOut)
+	}
+	t.Logf("dry-run --live of a missing app:\n%s", errOut)
 }
 
 // Without --config the shipped policies read the daemon's default config
