@@ -382,28 +382,6 @@ policies:
 	}
 }
 
-// Without a configuration (check without --config) any config key loads.
-func TestLoadWithoutConfigIsLenient(t *testing.T) {
-	opts := testOpts
-	opts.Config = nil
-	rs, err := LoadFiles(map[string][]byte{"p.yaml": []byte(`
-policies:
-  - name: p
-    on: [updated]
-    when: config.anything == true
-    steps: [{action: log, with: {message: "{{ config.other }}"}}]
-`)}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := approvedFacts()
-	f.Config = map[string]any{"anything": true, "other": "x"}
-	rep, _ := rs.Execute(context.Background(), f, asActions(fakeActions()), ExecOptions{DryRun: true})
-	if !rep.Policies[0].Matched || rep.Policies[0].Steps[0].Params.String("message") != "x" {
-		t.Errorf("%+v", rep.Policies[0])
-	}
-}
-
 func TestParamConversions(t *testing.T) {
 	rs := mustLoad(t, `
 policies:

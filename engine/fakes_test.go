@@ -34,7 +34,7 @@ var testSpecs = map[string]ActionSpec{
 	}},
 }
 
-var testOpts = LoadOptions{Specs: testSpecs, Sites: []string{"test", "prod"}, Config: map[string]any{
+var testOpts = LoadOptions{Specs: testSpecs, Sites: []string{"test", "prod"}, Builtin: map[string]any{
 	"auto_unpublish": true,
 	"review_emails":  map[string][]string{},
 	"hub":            "",

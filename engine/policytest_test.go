@@ -85,7 +85,7 @@ func TestRunTestsFailures(t *testing.T) {
 	_, err = RunTests(dir, testOpts, nil, &out)
 	for _, w := range []string{
 		`approval_test.yaml:3:11: app has no "publishd"; did you mean "published"?`,
-		`approval_test.yaml:4:14: unknown configuration key "auto_unpublsh"; did you mean "auto_unpublish"?`,
+		`approval_test.yaml:4:14: unknown key "auto_unpublsh" in config; did you mean "auto_unpublish"? (known: auto_unpublish, hub, review_emails)`,
 		`approval_test.yaml:6:16: no policy is named "promote-aproved"; did you mean "promote-approved"?`,
 		`approval_test.yaml:7:7: unknown key "stepz" in expect; did you mean "steps"?`,
 		`approval_test.yaml:9:12: unknown event kind "update"; did you mean "updated"? (known: created, updated, published, reloaded, deleted, reconciled, manual)`,
