@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"reflect"
@@ -100,10 +101,11 @@ func (d *declarations) read(p *problems, root *yaml.Node) {
 	}
 }
 
-// defaultValue reads a declared default: true or false, a number, text, or
-// a list of texts. The second result says what is wrong.
+// defaultValue reads a declared default: true or false, a number, text, a
+// list of texts, or a mapping (of names to any values). The second result
+// says what is wrong.
 func defaultValue(n *yaml.Node) (any, string) {
-	const want = "a default is true or false, a number, text or a list of texts"
+	const want = "a default is true or false, a number, text, a list of texts or a mapping"
 	switch n.Kind {
 	case yaml.ScalarNode:
 		switch n.Tag {
@@ -127,6 +129,12 @@ func defaultValue(n *yaml.Node) (any, string) {
 				return nil, fmt.Sprintf("%s; this list holds a %s", want, yamlread.Kind(it))
 			}
 			out = append(out, it.Value)
+		}
+		return out, ""
+	case yaml.MappingNode:
+		out := map[string]any{}
+		if err := n.Decode(&out); err != nil {
+			return nil, fmt.Sprintf("%s: %v", want, err)
 		}
 		return out, ""
 	}
@@ -190,6 +198,9 @@ func convertSetting(def, v any) (any, bool) {
 		case float64:
 			return x, true
 		}
+	case map[string]any:
+		x, ok := v.(map[string]any)
+		return x, ok
 	case []string:
 		switch x := v.(type) {
 		case []string:
@@ -221,6 +232,8 @@ func typeWord(v any) string {
 		return "text"
 	case []string:
 		return "a list of texts"
+	case map[string]any:
+		return "a mapping"
 	}
 	return "a value"
 }
@@ -231,6 +244,15 @@ func showValue(v any) string {
 		return fmt.Sprintf("%q", x)
 	case []string:
 		return fmt.Sprintf("[%s]", strings.Join(x, ", "))
+	case []any:
+		parts := make([]string, len(x))
+		for i, it := range x {
+			parts[i] = showValue(it)
+		}
+		return fmt.Sprintf("[%s]", strings.Join(parts, ", "))
+	case map[string]any:
+		b, _ := json.Marshal(x)
+		return string(b)
 	}
 	return fmt.Sprint(v)
 }

@@ -26,7 +26,7 @@ func appFacts(kinds []string, props map[string][]string, mutate func(*Facts)) *F
 		App: AppFacts{ID: "a1", Name: "Sales", Published: true, Properties: props, Tags: []string{},
 			Stream: StreamFacts{ID: "s1", Name: "Review", Properties: map[string][]string{}},
 			Owner:  OwnerFacts{Email: "sam@example.com", Account: `CORP\sam`}},
-		Config: map[string]any{"auto_unpublish": false, "review_emails": map[string][]string{}, "hub": "hub.example.com"},
+		Config: map[string]any{"auto_unpublish": false, "review_emails": map[string]any{}, "hub": "hub.example.com"},
 	}
 	if mutate != nil {
 		mutate(f)
@@ -180,7 +180,7 @@ func TestExecuteDryRunOnRecordedEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	f, err := NewFacts(ev, map[string]any{"auto_unpublish": true, "hub": "qlik-dev.example.com",
-		"review_emails": map[string][]string{"90081726-8077-4a1b-8320-86986ac3e55c": {"boss@example.com", "lead@example.com"}}})
+		"review_emails": map[string]any{"90081726-8077-4a1b-8320-86986ac3e55c": []string{"boss@example.com", "lead@example.com"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
