@@ -98,3 +98,21 @@ func TestRunTestsFailures(t *testing.T) {
 		}
 	}
 }
+
+// An indentation slip in a policy test file is reported on its line.
+func TestRunTestsIndentationSlip(t *testing.T) {
+	dir := t.TempDir()
+	policy, err := os.ReadFile("testdata/policies/approval.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "approval.yaml"), policy, 0o644)
+	test := filepath.Join(dir, "approval_test.yaml")
+	os.WriteFile(test, []byte("cases:\n  - name: slip\n    app: {published: true}\n   expect: {matched: []}\n"), 0o644)
+	var out bytes.Buffer
+	_, err = RunTests(dir, testOpts, nil, &out)
+	want := test + ":4:4: YAML syntax: this line is indented by 3 spaces, which lines up with no line above it (4 on line 3, 2 on line 2, 0 on line 1): indent it as the keys it belongs with"
+	if err == nil || err.Error() != want {
+		t.Errorf("got  %v\nwant %s", err, want)
+	}
+}
