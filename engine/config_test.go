@@ -114,12 +114,13 @@ func TestConfigKeyMistakes(t *testing.T) {
 }
 
 // A missing ) is reported at the bracket left open, naming where the
-// expression ends.
+// expression ends; a ) too many at itself.
 func TestUnclosedBracket(t *testing.T) {
 	tests := []struct{ when, want string }{
 		{`len(app.tags > 0`, `p.yaml:4:14: this "(" is never closed: the expression ends at 4:26 without its ")"`},
 		{`has_tag(app.tags, "(x") and (app.published`, `p.yaml:4:39: this "(" is never closed: the expression ends at 4:52 without its ")"`},
 		{`len(app.tags) > 0 and app.name in ["a", "b"`, `p.yaml:4:45: this "[" is never closed: the expression ends at 4:53 without its "]"`},
+		{`len(app.tags) > 0)`, `p.yaml:4:28: this ")" closes nothing: no "(" before it is open`},
 	}
 	for _, tt := range tests {
 		src := "policies:\n  - name: p\n    on: updated\n    when: " + tt.when + "\n    steps: [{action: log, with: {message: x}}]\n"

@@ -231,6 +231,10 @@ func (f *friendlyNames) rewrite(msg string) string {
 		return `"=" assigns nothing here: compare with ==`
 	case "unexpected token EOF":
 		return "the expression ends too early: something is missing at its end"
+	case `unexpected token Bracket(")")`, `unexpected token Bracket("]")`, `unexpected token Bracket("}")`:
+		closing := msg[len(msg)-3 : len(msg)-2]
+		opening := map[string]string{")": "(", "]": "[", "}": "{"}[closing]
+		return fmt.Sprintf("this %q closes nothing: no %q before it is open", closing, opening)
 	}
 	if m := notBoolRe.FindStringSubmatch(msg); m != nil {
 		what := "a " + m[1]
