@@ -164,7 +164,7 @@ func TestDocsCoverEveryParameter(t *testing.T) {
 // example in the docs is one the loader accepts.
 func TestSpecExamplesLoad(t *testing.T) {
 	opts := engine.LoadOptions{Specs: Specs(), Sites: []string{"test", "prod"},
-		Config: map[string]any{"s3_enabled": true, "reload_tag": "PromoteOnReload"}}
+		Builtin: map[string]any{"s3_enabled": true}}
 	for _, name := range Names() {
 		spec := Specs()[name]
 		var steps []map[string]any
@@ -189,7 +189,7 @@ func TestSpecExamplesLoad(t *testing.T) {
 		if !ids["s3"] {
 			before += "      - {id: s3, action: s3-version}\n"
 		}
-		policy := fmt.Sprintf("policies:\n  - name: example\n    on: [updated]\n    vars: {unpublish: \"true\"}\n    steps:\n%s%s",
+		policy := fmt.Sprintf("config: {reload_tag: PromoteOnReload}\npolicies:\n  - name: example\n    on: [updated]\n    vars: {unpublish: \"true\"}\n    steps:\n%s%s",
 			before, indent(spec.Example, "      "))
 		if _, err := engine.LoadFiles(map[string][]byte{name + ".yaml": []byte(policy)}, opts); err != nil {
 			t.Errorf("%s: the example does not load: %v\n%s", name, err, policy)

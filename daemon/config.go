@@ -1,23 +1,17 @@
 package daemon
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/qs-promoter/qs-promoter/actions"
-	"github.com/qs-promoter/qs-promoter/engine"
 	"github.com/qs-promoter/qs-promoter/qrs"
+	"github.com/qs-promoter/qs-promoter/yamlread"
 )
 
 // Config is the daemon's configuration file, decoded strictly. Paths in it
@@ -32,7 +26,8 @@ type Config struct {
 	SMTP        *actions.MailConfig `yaml:"smtp"`         // password only via password_env or password_file
 	S3          *actions.S3Config   `yaml:"s3"`           // credentials from the AWS chain
 	Approvers   string              `yaml:"approvers"`    // CSV or YAML: stream ID → approver addresses
-	// Vars are values the policies read as config.<key>.
+	// Vars set config.<key> values that the policy files declare (config:
+	// in a policy file); the policy load checks them (PolicyOptions).
 	Vars map[string]any `yaml:"vars"`
 
 	CatchupInterval     time.Duration `yaml:"catchup_interval"`
@@ -48,6 +43,8 @@ type Config struct {
 
 	// Path is the file the configuration was read from ("" when built in code).
 	Path string `yaml:"-"`
+
+	src *yamlread.Decoder // where each value is written (nil when built in code)
 }
 
 // SiteConfig is one QRS site.
@@ -84,31 +81,14 @@ const (
 	DefaultMaxAttempts         = 10
 )
 
-// DefaultVars are the config.<key> values the shipped policies read, with
-// their defaults (policies/README.md); the config's vars override them.
-var DefaultVars = map[string]any{
-	"server_property":     "PromoteToServer",
-	"stream_property":     "PromoteToStream",
-	"approval_property":   "PromotionApproval",
-	"versioning_property": "PromotionS3Versioning",
-	"unpublish_property":  "PromotionUnpublish",
-	"reload_property":     "PromoteOnReload",
-	"alert_property":      "EmailAlertOnPublishTo",
-	"reload_tag":          "PromoteOnReload",
-	"publish_alerts":      true,
-	"auto_unpublish":      true,
-	"versioning":          true,
-	"auto_versioning":     false,
-	"promote_on_reload":   true,
+var aliasRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+
+// keyHints answer keys people are likely to write but must not.
+var keyHints = map[string]string{
+	"password":          "secrets are never read from the config file: use password_env (an environment variable) or password_file",
+	"secret_access_key": "secrets are never read from the config file: use the standard AWS credential chain (environment, shared profile, instance role)",
+	"access_key_id":     "credentials are never read from the config file: use the standard AWS credential chain (environment, shared profile, instance role)",
 }
-
-// The config.<key> names the daemon derives itself; vars may not set them.
-var derivedVars = []string{"sites", "s3_enabled", "mail_enabled"}
-
-var (
-	aliasRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-	varKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
 
 // LoadConfig reads, decodes and checks a configuration file, reporting
 // every problem at once as `file:line:col: message`. Relative paths are
@@ -123,51 +103,32 @@ func LoadConfig(path string) (*Config, error) {
 }
 
 // ParseConfig is LoadConfig for data already read; path names the file in
-// errors and anchors relative paths.
+// errors and anchors relative paths. On error the Config returned (nil only
+// when the YAML could not be read at all) holds what could be decoded, with
+// defaults filled in, so that check can go on to the certificates and the
+// policies and report every problem at once; never run a daemon on it.
 func ParseConfig(path string, data []byte) (*Config, error) {
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s:1:1: the config file is empty", path)
-		}
-		return nil, engine.YAMLSyntaxError(path, data, err)
+	root, err := yamlread.Parse(path, data)
+	if err != nil {
+		return nil, err
 	}
-	d := &strictDecoder{file: path, pos: map[string]yaml.Node{}}
-	cfg := &Config{Path: path}
-	d.decode(&root, reflect.ValueOf(cfg).Elem(), "")
-	if len(d.errs) == 0 {
-		cfg.check(d)
+	if root == nil {
+		return nil, &yamlread.Error{File: path, Line: 1, Col: 1, Msg: "the config file is empty"}
 	}
-	if len(d.errs) > 0 {
-		return nil, errors.Join(d.errs...)
-	}
-	return cfg, nil
+	d := yamlread.NewDecoder(path)
+	d.Root, d.Hints = "the config", keyHints
+	cfg := &Config{Path: path, src: d}
+	d.Decode(root, cfg)
+	cfg.check(d)
+	return cfg, d.Err()
 }
 
 // check fills defaults, resolves paths and secrets, and validates.
-func (c *Config) check(d *strictDecoder) {
-	at := func(path string) *yaml.Node {
-		for p := path; ; {
-			// A scalar's own position; for a mapping or list, its key's.
-			if n, ok := d.pos[p]; ok && n.Kind == yaml.ScalarNode {
-				return &n
-			}
-			if n, ok := d.pos[p+"@key"]; ok {
-				return &n
-			}
-			if n, ok := d.pos[p]; ok {
-				return &n
-			}
-			i := strings.LastIndexAny(p, ".[")
-			if i < 0 {
-				n := d.pos[""]
-				if n.Line == 0 {
-					n.Line, n.Column = 1, 1
-				}
-				return &n
-			}
-			p = p[:i]
+func (c *Config) check(d *yamlread.Decoder) {
+	// A problem with a value that did not decode was reported already.
+	errorf := func(path, format string, args ...any) {
+		if !d.Failed(path) {
+			d.Errorf(path, format, args...)
 		}
 	}
 	dir := filepath.Dir(c.Path)
@@ -179,7 +140,7 @@ func (c *Config) check(d *strictDecoder) {
 	}
 
 	if len(c.Sites) == 0 {
-		d.errorf(at("sites"), "sites: list at least one site (alias, host, certs)")
+		errorf("sites", "sites: list at least one site (alias, host, certs)")
 	}
 	aliases := map[string]bool{}
 	watched := 0
@@ -188,28 +149,28 @@ func (c *Config) check(d *strictDecoder) {
 		p := fmt.Sprintf("sites[%d]", i)
 		switch {
 		case s.Alias == "":
-			d.errorf(at(p), "%s: alias is required (a short name such as dev, test or prod)", p)
+			errorf(p+".alias", "%s: alias is required (a short name such as dev, test or prod)", p)
 		case !aliasRE.MatchString(s.Alias):
-			d.errorf(at(p+".alias"), "%s.alias: %q may hold only letters, digits, '-' and '_'", p, s.Alias)
+			errorf(p+".alias", "%s.alias: %q may hold only letters, digits, '-' and '_'", p, s.Alias)
 		case aliases[strings.ToLower(s.Alias)]:
-			d.errorf(at(p+".alias"), "%s.alias: %q is used by another site", p, s.Alias)
+			errorf(p+".alias", "%s.alias: %q is used by another site", p, s.Alias)
 		}
 		aliases[strings.ToLower(s.Alias)] = true
 		if s.Host == "" {
-			d.errorf(at(p), "%s: host is required (the QRS server's name or address)", p)
+			errorf(p+".host", "%s: host is required (the QRS server's name or address)", p)
 		}
 		if s.Port == 0 {
 			s.Port = 4242
 		}
 		if s.Port < 1 || s.Port > 65535 {
-			d.errorf(at(p+".port"), "%s.port: %d is not a TCP port (1-65535)", p, s.Port)
+			errorf(p+".port", "%s.port: %d is not a TCP port (1-65535)", p, s.Port)
 		}
 		if s.Certs == "" {
 			s.Certs = filepath.Join("certs", s.Alias)
 		}
 		s.Certs = resolve(s.Certs)
 		if s.ConnectTimeout < 0 || s.ResponseTimeout < 0 {
-			d.errorf(at(p), "%s: connect_timeout and response_timeout must not be negative", p)
+			errorf(p, "%s: connect_timeout and response_timeout must not be negative", p)
 		}
 		if s.Watch {
 			watched++
@@ -223,9 +184,9 @@ func (c *Config) check(d *strictDecoder) {
 	}
 	if watched > 0 {
 		if c.CallbackURL == "" {
-			d.errorf(at("callback_url"), "callback_url is required when a site is watched: the address QRS calls back, e.g. http://promoter.company.com:5000")
+			errorf("callback_url", "callback_url is required when a site is watched: the address QRS calls back, e.g. http://promoter.company.com:5000")
 		} else if u, err := url.Parse(c.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
-			d.errorf(at("callback_url"), "callback_url: %q is not an http(s) URL without query, e.g. http://promoter.company.com:5000", c.CallbackURL)
+			errorf("callback_url", "callback_url: %q is not an http(s) URL without query, e.g. http://promoter.company.com:5000", c.CallbackURL)
 		}
 	}
 	c.CallbackURL = strings.TrimRight(c.CallbackURL, "/")
@@ -245,35 +206,17 @@ func (c *Config) check(d *strictDecoder) {
 		// The mailer checks the settings and reads the password; doing it at
 		// load makes a missing secret a config error, not a failed e-mail.
 		if _, err := actions.NewMailer(*s); err != nil {
-			d.errorf(at("smtp"), "%v", err)
+			errorf("smtp", "%v", err)
 		}
 	}
 	if c.Approvers != "" {
 		if _, err := actions.LoadApprovers(c.Approvers); err != nil {
-			d.errorf(at("approvers"), "%v", err)
+			errorf("approvers", "%v", err)
 		}
 	}
 	if s := c.S3; s != nil && s.Bucket == "" {
-		d.errorf(at("s3"), "s3: bucket is required")
+		errorf("s3", "s3: bucket is required")
 	}
-	for k := range c.Vars {
-		if !varKeyRE.MatchString(k) {
-			d.errorf(at("vars."+k), "vars: %q is not a valid name (letters, digits and _; policies read it as config.<name>)", k)
-		}
-		if def, ok := DefaultVars[k]; ok && reflect.TypeOf(def) != reflect.TypeOf(c.Vars[k]) {
-			want := "a string"
-			if _, isBool := def.(bool); isBool {
-				want = "true or false"
-			}
-			d.errorf(at("vars."+k), "vars.%s: want %s (default %v), got %v", k, want, def, c.Vars[k])
-		}
-		for _, r := range derivedVars {
-			if k == r {
-				d.errorf(at("vars."+k), "vars: %q is set by the daemon itself", k)
-			}
-		}
-	}
-
 	durations := []struct {
 		name string
 		v    *time.Duration
@@ -288,26 +231,26 @@ func (c *Config) check(d *strictDecoder) {
 	}
 	for _, du := range durations {
 		if *du.v < 0 {
-			d.errorf(at(du.name), "%s: must not be negative", du.name)
+			errorf(du.name, "%s: must not be negative", du.name)
 		}
 		if *du.v == 0 {
 			*du.v = du.def
 		}
 	}
 	if c.RescueAfter < time.Minute {
-		d.errorf(at("rescue_after"), "rescue_after: %s is too short; use at least 1m (a job whose daemon stopped marking it alive for this long is retried)", c.RescueAfter)
+		errorf("rescue_after", "rescue_after: %s is too short; use at least 1m (a job whose daemon stopped marking it alive for this long is retried)", c.RescueAfter)
 	}
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
 	if c.Workers < 1 || c.Workers > 64 {
-		d.errorf(at("workers"), "workers: %d is out of range (1-64)", c.Workers)
+		errorf("workers", "workers: %d is out of range (1-64)", c.Workers)
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
 	}
 	if c.MaxAttempts < 1 {
-		d.errorf(at("max_attempts"), "max_attempts: must be at least 1")
+		errorf("max_attempts", "max_attempts: must be at least 1")
 	}
 	if c.Audit.MaxSizeMB == 0 {
 		c.Audit.MaxSizeMB = 100
@@ -316,12 +259,12 @@ func (c *Config) check(d *strictDecoder) {
 		c.Audit.Keep = 10
 	}
 	if c.Audit.MaxSizeMB < 0 || c.Audit.Keep < 0 {
-		d.errorf(at("audit"), "audit: max_size_mb and keep must be positive")
+		errorf("audit", "audit: max_size_mb and keep must be positive")
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "", "info", "debug", "warn", "error":
 	default:
-		d.errorf(at("log_level"), "log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+		errorf("log_level", "log_level: %q is not one of debug, info, warn, error", c.LogLevel)
 	}
 }
 
@@ -331,23 +274,6 @@ func (c *Config) SiteAliases() []string {
 	for i, s := range c.Sites {
 		out[i] = s.Alias
 	}
-	return out
-}
-
-// PolicyConfig returns what policies read as config.<key>: DefaultVars
-// overridden by the vars, plus sites (the aliases), s3_enabled and
-// mail_enabled.
-func (c *Config) PolicyConfig() map[string]any {
-	out := make(map[string]any, len(DefaultVars)+len(c.Vars)+3)
-	for k, v := range DefaultVars {
-		out[k] = v
-	}
-	for k, v := range c.Vars {
-		out[k] = v
-	}
-	out["sites"] = c.SiteAliases()
-	out["s3_enabled"] = c.S3 != nil
-	out["mail_enabled"] = c.SMTP != nil
 	return out
 }
 

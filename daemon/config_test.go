@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,18 +48,15 @@ coalesce_window: 250ms
 	if cfg.CoalesceWindow != 250*time.Millisecond || cfg.CatchupInterval != DefaultCatchupInterval || cfg.Workers != DefaultWorkers {
 		t.Errorf("durations: %+v", cfg)
 	}
-	pc := cfg.PolicyConfig()
-	if pc["auto_unpublish"] != false || pc["my_flag"] != 3 || pc["reload_tag"] != "PromoteOnReload" || pc["s3_enabled"] != false {
-		t.Errorf("policy config: %v", pc)
-	}
-	if sites, _ := pc["sites"].([]string); strings.Join(sites, ",") != "dev,test" {
-		t.Errorf("sites var: %v", pc["sites"])
+	if cfg.Vars["auto_unpublish"] != false || cfg.Vars["my_flag"] != 3 {
+		t.Errorf("vars: %v", cfg.Vars)
 	}
 }
 
 func TestParseConfigErrorsArePositioned(t *testing.T) {
 	cases := []struct{ name, yaml, want string }{
-		{"unknown key", "sites:\n  - alias: dev\n    host: h\n    hots: x\n", `c.yaml:4:5: unknown key "hots" in sites[0]`},
+		{"unknown key", "sites:\n  - alias: dev\n    host: h\n    hots: x\n", `c.yaml:4:5: unknown key "hots" in sites[0]; did you mean "host"? (known: alias, host, port, certs, server_name, insecure_skip_verify, watch, hub_host, connect_timeout, response_timeout)`},
+		{"unknown top-level key", "sites: [{alias: dev, host: h}]\ncalback_url: x\n", `c.yaml:2:1: unknown key "calback_url" in the config; did you mean "callback_url"?`},
 		{"password in file", "sites: [{alias: dev, host: h}]\nsmtp:\n  host: mail\n  password: hunter2\n", "c.yaml:4:3: smtp.password: secrets are never read from the config file"},
 		{"bad duration", "sites: [{alias: dev, host: h}]\ncatchup_interval: often\n", "c.yaml:2:19: catchup_interval: want a duration such as 500ms, 30s or 5m, got \"often\""},
 		{"bad port", "sites:\n  - alias: dev\n    host: h\n    port: 99999\n", "c.yaml:4:11: sites[0].port: 99999 is not a TCP port"},
@@ -67,12 +65,11 @@ func TestParseConfigErrorsArePositioned(t *testing.T) {
 		{"missing host", "sites:\n  - alias: dev\n", "c.yaml:2:5: sites[0]: host is required"},
 		{"watch needs callback", "sites:\n  - alias: dev\n    host: h\n    watch: true\n", "c.yaml:1:1: callback_url is required when a site is watched"},
 		{"bad callback", "sites: [{alias: dev, host: h, watch: true}]\ncallback_url: promoter:5000\n", `c.yaml:2:15: callback_url: "promoter:5000" is not an http(s) URL`},
-		{"yaml syntax", "sites:\n  - alias: dev\n   host: h\n", "c.yaml:2: YAML syntax: did not find expected '-' indicator (in the list or mapping that starts on this line)"},
+		{"yaml syntax", "sites:\n  - alias: dev\n   host: h\n", "c.yaml:3:4: YAML syntax: this line is indented by 3 spaces, which lines up with no line above it (4 on line 2, 2 on line 2, 0 on line 1): indent it as the keys it belongs with"},
+		{"second document", "sites: [{alias: dev, host: h}]\n---\nworkers: 2\n", "c.yaml:2:1: a second YAML document (after ---): a file holds one; remove the --- and merge what follows into the first"},
 		{"tab", "sites:\n  - alias: dev\n\thost: h\n", "c.yaml:3:1: YAML syntax: a tab in the indentation; indent with spaces only"},
 		{"empty", "", "c.yaml:1:1: the config file is empty"},
 		{"no sites", "user: x\n", "c.yaml:1:1: sites: list at least one site"},
-		{"derived var", "sites: [{alias: dev, host: h}]\nvars:\n  sites: [a]\n", `c.yaml:3:3: vars: "sites" is set by the daemon itself`},
-		{"var type", "sites: [{alias: dev, host: h}]\nvars:\n  auto_unpublish: \"no\"\n", "c.yaml:3:3: vars.auto_unpublish: want true or false"},
 		{"smtp env missing", "sites: [{alias: dev, host: h}]\nsmtp: {host: mail, from: a@b.c, username: u, password_env: QSP_TEST_NOT_SET}\n", "c.yaml:2:1: smtp: password for u"},
 		{"rescue too short", "sites: [{alias: dev, host: h}]\nrescue_after: 10s\n", "c.yaml:2:15: rescue_after: 10s is too short"},
 	}
@@ -87,12 +84,16 @@ func TestParseConfigErrorsArePositioned(t *testing.T) {
 }
 
 func TestParseConfigReportsEveryProblem(t *testing.T) {
-	_, err := ParseConfig("c.yaml", []byte("sites:\n  - alias: dev\n    hots: h\nlisten: [1]\nworkers: many\n"))
-	if err == nil {
-		t.Fatal("want errors")
-	}
-	if n := len(strings.Split(err.Error(), "\n")); n != 3 {
-		t.Fatalf("want 3 problems, got %d:\n%v", n, err)
+	// Decoding problems and the checks made after decoding, at once.
+	_, err := ParseConfig("c.yaml", []byte("sites:\n  - alias: dev\n    hots: h\n    watch: true\nlisten: [1]\nworkers: many\nrescue_after: 5s\n"))
+	want := `c.yaml:1:1: callback_url is required when a site is watched: the address QRS calls back, e.g. http://promoter.company.com:5000
+c.yaml:2:5: sites[0]: host is required (the QRS server's name or address)
+c.yaml:3:5: unknown key "hots" in sites[0]; did you mean "host"? (known: alias, host, port, certs, server_name, insecure_skip_verify, watch, hub_host, connect_timeout, response_timeout)
+c.yaml:5:9: listen: want a string, got a list
+c.yaml:6:10: workers: want a whole number, got "many"
+c.yaml:7:15: rescue_after: 5s is too short; use at least 1m (a job whose daemon stopped marking it alive for this long is retried)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got\n%v\nwant\n%s", err, want)
 	}
 }
 
@@ -107,7 +108,7 @@ func TestLoadConfigReadsSecretFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.SMTP.PasswordFile != filepath.Join(dir, "smtp.pw") || !cfg.PolicyConfig()["mail_enabled"].(bool) {
+	if cfg.SMTP.PasswordFile != filepath.Join(dir, "smtp.pw") || !PolicyOptions(cfg, nil).Builtin["mail_enabled"].(bool) {
 		t.Fatalf("smtp: %+v", cfg.SMTP)
 	}
 }
@@ -121,4 +122,37 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatal("a config without sites was accepted")
 		}
 	})
+}
+
+// A vars key that no policy declares is refused where serve builds the
+// daemon, at its position in the configuration: `auto_unpublsh: false` must
+// not leave the default true (unpublishing) silently in force.
+func TestNewRefusesVarsThePoliciesDoNotDeclare(t *testing.T) {
+	h := newHarness(t)
+	shipped, err := filepath.Glob("../policies/*.yaml")
+	if err != nil || len(shipped) == 0 {
+		t.Fatalf("the shipped policies: %v", err)
+	}
+	policies := filepath.Join(h.dir, "policies")
+	os.RemoveAll(policies)
+	os.MkdirAll(policies, 0o755)
+	for _, f := range shipped {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(policies, filepath.Base(f)), b, 0o644)
+	}
+	h.cfgExtra = "vars:\n  auto_unpublsh: false\n  publish_alerts: \"no\"\n"
+	path := h.writeConfig()
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err) // the configuration alone is fine: vars are checked against the policies
+	}
+	_, err = New(cfg, WithLogger(slog.New(slog.DiscardHandler)))
+	want := path + `:19:3: unknown key "auto_unpublsh" in vars; did you mean "auto_unpublish"? (known: alert_property, approval_property, auto_unpublish, auto_versioning, promote_on_reload, publish_alerts, reload_property, reload_tag, server_property, stream_property, unpublish_property, versioning, versioning_property): vars sets only keys that a policy file declares under config:
+` + path + `:20:19: vars.publish_alerts: want true or false (default true, declared at ` + filepath.Join(policies, "10-publish-alert.yaml") + `:17:19), got "no"`
+	if err == nil || err.Error() != want {
+		t.Errorf("got  %v\nwant %s", err, want)
+	}
 }

@@ -37,6 +37,7 @@ type Daemon struct {
 	ownUser  string // the service user as QRS writes it in modifiedByUserName, lower case
 	started  time.Time
 	instance string // random ID of this process, on /healthz (see checkCallbackURL)
+	callback callbackCheck
 
 	hooks []func(ExecutionReport) // set by New, read-only after
 }
@@ -93,13 +94,13 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 	}()
 
 	clients := map[string]*qrs.Client{}
-	for _, sc := range cfg.Sites {
+	for i, sc := range cfg.Sites {
 		qc := cfg.QRSConfig(sc)
 		qc.Log = d.log // the client names the site in every line
 		qc.Observe = d.metrics.observeQRS
 		c, err := qrs.NewClient(qc)
 		if err != nil {
-			return nil, err
+			return nil, cfg.SiteError(i, err)
 		}
 		clients[sc.Alias] = c
 		s := &site{alias: sc.Alias, host: sc.Host, watch: sc.Watch, client: c, kick: make(chan struct{}, 1)}
@@ -134,10 +135,9 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 	}
 	d.acts = actions.New(deps)
 
-	d.rules, err = newPolicyRules(cfg.Policies, engine.LoadOptions{Specs: actions.Specs(), Sites: cfg.SiteAliases(), Config: cfg.PolicyConfig()},
-		d.log.With("component", "policies"), d.metrics.reloaded)
+	d.rules, err = newPolicyRules(cfg.Policies, PolicyOptions(cfg, nil), d.log.With("component", "policies"), d.metrics.reloaded)
 	if err != nil {
-		return nil, fmt.Errorf("policies: %w", err)
+		return nil, err // every problem at its file:line:col, the policy folder's own errors name it
 	}
 
 	d.audit, err = openAudit(filepath.Join(cfg.StateDir, "audit"), int64(cfg.Audit.MaxSizeMB)<<20, cfg.Audit.Keep)
@@ -213,11 +213,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { d.pruneLoop(bg) })
 	if d.cfg.CallbackURL != "" {
-		wg.Go(func() {
-			if err := d.checkCallbackURL(bg); err != nil && bg.Err() == nil {
-				d.log.Warn("notifications will not arrive", "err", err)
-			}
-		})
+		wg.Go(func() { d.keepCheckingCallback(bg) })
 	}
 
 	var runErr error

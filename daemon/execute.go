@@ -156,7 +156,8 @@ func (d *Daemon) execute(ctx context.Context, job store.Job, ns []store.Notifica
 		}
 	}
 	rep.AppName = ev.App.Name
-	facts, err := engine.NewFacts(ev, d.cfg.PolicyConfig())
+	rs := d.rules.Current()
+	facts, err := engine.NewFacts(ev, rs.Config())
 	if err != nil {
 		return permanent(err)
 	}
@@ -171,7 +172,6 @@ func (d *Daemon) execute(ctx context.Context, job store.Job, ns []store.Notifica
 		}
 	}
 
-	rs := d.rules.Current()
 	if !resumed {
 		raw, err := json.MarshalIndent(ev, "", "  ")
 		if err != nil {

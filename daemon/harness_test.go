@@ -31,6 +31,7 @@ type harness struct {
 	port     int    // the daemon's port, kept across restarts
 	human    *qrs.Client
 	cfgExtra string
+	callback string // callback_url; "": the daemon's own address
 
 	d      *Daemon
 	cancel context.CancelFunc
@@ -95,6 +96,10 @@ func copyDir(t testing.TB, from, to string) {
 // configYAML is the daemon's configuration for the simulator; extra keys
 // are appended.
 func (h *harness) configYAML() string {
+	callback := h.callback
+	if callback == "" {
+		callback = fmt.Sprintf("http://127.0.0.1:%d", h.port)
+	}
 	return fmt.Sprintf(`sites:
   - alias: dev
     host: localhost
@@ -106,13 +111,13 @@ func (h *harness) configYAML() string {
     port: %d
     certs: %s
 listen: 127.0.0.1:%d
-callback_url: http://127.0.0.1:%d
+callback_url: %s
 policies: policies
 state_dir: data
 coalesce_window: 200ms
 health_interval: 100ms
 workers: 4
-%s`, h.dev.Port(), h.dev.CertDir(), h.test.Port(), h.test.CertDir(), h.port, h.port, h.cfgExtra)
+%s`, h.dev.Port(), h.dev.CertDir(), h.test.Port(), h.test.CertDir(), h.port, callback, h.cfgExtra)
 }
 
 func (h *harness) writeConfig() string {

@@ -169,6 +169,11 @@ func (d *Daemon) readiness(ctx context.Context) []string {
 	if err := d.audit.Err(); err != nil {
 		problems = append(problems, "audit log: "+err.Error())
 	}
+	if d.cfg.CallbackURL != "" {
+		if p := d.callback.problem(); p != "" {
+			problems = append(problems, p)
+		}
+	}
 	for _, s := range d.order {
 		s.mu.Lock()
 		switch {

@@ -5,11 +5,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/qs-promoter/qs-promoter/engine"
 )
 
 // TestReadmeConfigExamplesLoad keeps the README true: every configuration
 // example in it (a YAML block starting with `sites:`) is one the daemon
-// accepts.
+// accepts, with the shipped policies.
 func TestReadmeConfigExamplesLoad(t *testing.T) {
 	b, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -40,6 +42,10 @@ func TestReadmeConfigExamplesLoad(t *testing.T) {
 		}
 		if len(c.Sites) < 2 {
 			t.Errorf("example %d has %d sites", found, len(c.Sites))
+		}
+		// Its vars are keys the shipped policies declare, of their types.
+		if _, err := engine.Load("../policies", PolicyOptions(c, nil)); err != nil {
+			t.Errorf("the shipped policies do not load with a configuration example of README.md:\n%v\n%s", err, example)
 		}
 	}
 	if found < 2 {

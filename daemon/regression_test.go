@@ -3,8 +3,10 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -128,5 +130,26 @@ func TestCheckCallbackURL(t *testing.T) {
 	h.d.cfg.CallbackURL = other.URL // now closed: nothing answers
 	if err := h.d.checkCallbackURL(ctx); err == nil || !strings.Contains(err.Error(), "does not answer from this machine") {
 		t.Errorf("nothing there: %v", err)
+	}
+}
+
+// A daemon whose callback_url reaches another process is not ready: the
+// subscriptions succeed, but no notification would ever arrive.
+func TestNotReadyWhileCallbackURLMissesTheDaemon(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
+	defer other.Close()
+	h := newHarness(t)
+	h.callback = other.URL
+	h.start()
+	want := "callback_url " + other.URL + " reaches another process, not this daemon (GET /healthz answered 200 OK): check its host and port against listen (127.0.0.1:" + fmt.Sprint(h.port) + ")"
+	waitFor(t, 10*time.Second, "the self-check", func() bool { return slices.Contains(h.d.Status().Problems, want) })
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", h.port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), want) {
+		t.Errorf("/readyz: %d %s", resp.StatusCode, body)
 	}
 }

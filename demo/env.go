@@ -23,8 +23,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	qspromoter "github.com/qs-promoter/qs-promoter"
 	"github.com/qs-promoter/qs-promoter/daemon"
-	"github.com/qs-promoter/qs-promoter/policies"
 	"github.com/qs-promoter/qs-promoter/qrs"
 	"github.com/qs-promoter/qs-promoter/qrs/qrssim"
 )
@@ -48,8 +48,8 @@ type Options struct {
 	Dir string
 	// Policies are copied into Dir/policies (nil: the shipped policies).
 	Policies fs.FS
-	// Vars are set under vars: in the configuration (the shipped defaults
-	// apply to the rest).
+	// Vars are set under vars: in the configuration (the defaults the
+	// policy files declare apply to the rest).
 	Vars map[string]any
 	// Seeds replaces a site's seed (by alias); the others get DefaultSeed.
 	Seeds map[string]*qrssim.Seed
@@ -309,7 +309,7 @@ func (e *Env) writeConfig(opts Options, listen string) (string, error) {
 // writePolicies copies the policy files, their tests and test data into dir.
 func writePolicies(src fs.FS, dir string) error {
 	if src == nil {
-		src = policies.Files
+		src = qspromoter.Policies
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 
 // The environment an expression sees is a struct built with reflection at
 // load, so that expr type-checks every name: config keys come from the
-// configuration, vars from their own expressions' types, steps from the
+// policy files' config: declarations and the built-in keys, vars from their own expressions' types, steps from the
 // steps before. Field order is fixed: see the env* indexes.
 const (
 	envApp = iota
@@ -33,28 +33,23 @@ var (
 type shape struct {
 	configType reflect.Type
 	configKeys []string
+	values     map[string]any // what policies read as config.<key> unless the facts say otherwise
 	sites      *sitesIndex
 	funcs      []expr.Option
 	names      *friendlyNames
 }
 
-func newShape(opts LoadOptions) *shape {
-	sh := &shape{sites: newSitesIndex(opts.Sites), names: &friendlyNames{types: map[string]friendlyType{}}}
-	for k := range opts.Config {
+// newShape types config.<key> by examples (a value of every key policies
+// may read); values are what they read when the facts do not set a key.
+func newShape(sites []string, examples, values map[string]any) *shape {
+	sh := &shape{sites: newSitesIndex(sites), values: values, names: &friendlyNames{types: map[string]friendlyType{}}}
+	for k := range examples {
 		sh.configKeys = append(sh.configKeys, k)
 	}
 	sort.Strings(sh.configKeys)
-	if opts.Config == nil {
-		// No configuration given (e.g. `check` without --config): any
-		// config.<key> is accepted, typed any.
-		sh.configType = reflect.TypeOf(map[string]any{})
-		sh.funcs = helperOptions(sh.sites)
-		sh.addNames()
-		return sh
-	}
 	fields := []reflect.StructField{{Name: "ConfigMarker", Type: reflect.TypeOf(struct{}{}), Tag: `expr:"-"`}}
 	for i, k := range sh.configKeys {
-		t := reflect.TypeOf(opts.Config[k])
+		t := reflect.TypeOf(examples[k])
 		if t == nil {
 			t = reflect.TypeOf((*any)(nil)).Elem()
 		}
@@ -150,17 +145,13 @@ type runEnv struct {
 }
 
 func (sh *shape) newRunEnv(f *Facts) *runEnv {
-	if sh.configType.Kind() == reflect.Map {
-		cfg := f.Config
-		if cfg == nil {
-			cfg = map[string]any{}
-		}
-		return &runEnv{facts: f, app: &f.App, event: &f.Event, config: reflect.ValueOf(cfg), vars: map[string]any{}, steps: map[string]map[string]any{}}
-	}
 	cfg := reflect.New(sh.configType).Elem()
 	for i, k := range sh.configKeys {
 		v, ok := f.Config[k]
-		if !ok || v == nil {
+		if !ok {
+			v = sh.values[k]
+		}
+		if v == nil {
 			continue
 		}
 		fv := cfg.Field(i + 1)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/qs-promoter/qs-promoter/qrs"
+	"github.com/qs-promoter/qs-promoter/yamlread"
 )
 
 var eventKeys = []string{"site", "receivedAt", "kind", "notification", "app", "stream", "owner"}
@@ -41,7 +42,7 @@ func ReadEvent(r io.Reader) (*Event, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return nil, fmt.Errorf("unknown key %q in the event%s (known: %s)", unknown[0], suggest(unknown[0], eventKeys), strings.Join(eventKeys, ", "))
+		return nil, errors.New(yamlread.UnknownKey(unknown[0], "the event", eventKeys))
 	}
 	var ev Event
 	if err := json.Unmarshal(data, &ev); err != nil {

@@ -81,8 +81,8 @@ func TestDryRunNeverCallsRun(t *testing.T) {
 	}
 }
 
-// A when that reads a config key the configuration does not set says so,
-// rather than only expr's "interface conversion".
+// A when that reads a config key without a value (a built-in key the
+// daemon left nil) says so, rather than only expr's "interface conversion".
 func TestMissingConfigValueIsExplained(t *testing.T) {
 	rs, err := LoadFiles(map[string][]byte{"p.yaml": []byte(`
 policies:
@@ -90,7 +90,7 @@ policies:
     on: [updated]
     when: config.publish_alerts and app.published
     steps: [{action: log, with: {message: x}}]
-`)}, LoadOptions{Specs: testSpecs})
+`)}, LoadOptions{Specs: testSpecs, Builtin: map[string]any{"publish_alerts": nil}})
 	if err != nil {
 		t.Fatal(err)
 	}

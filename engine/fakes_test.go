@@ -34,11 +34,7 @@ var testSpecs = map[string]ActionSpec{
 	}},
 }
 
-var testOpts = LoadOptions{Specs: testSpecs, Sites: []string{"test", "prod"}, Config: map[string]any{
-	"auto_unpublish": true,
-	"review_emails":  map[string][]string{},
-	"hub":            "",
-}}
+var testOpts = LoadOptions{Specs: testSpecs, Sites: []string{"test", "prod"}}
 
 // fakeAction records its calls and answers as told.
 type fakeAction struct {

@@ -1,12 +1,10 @@
 package engine
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,20 +13,39 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/vm"
 	"gopkg.in/yaml.v3"
+
+	"github.com/qs-promoter/qs-promoter/yamlread"
 )
 
-// LoadOptions is what the loader checks policies against.
+// LoadOptions is what the loader checks policies against. The daemon,
+// check, dry-run, test and the demo build them in one place
+// (daemon.PolicyOptions), so that every command loads as serve does.
 type LoadOptions struct {
 	// Specs are the actions steps may name (actions.Specs()).
 	Specs map[string]ActionSpec
 	// Sites are the configured site aliases that targets() and target
 	// parameters accept. Empty: any alias is accepted.
 	Sites []string
-	// Config holds example values of the configuration keys policies read
-	// as config.<key>; each key is typed from its value. A key not here is
-	// a load error.
-	Config map[string]any
+	// Builtin are the config.<key> values the daemon sets itself from its
+	// configuration (sites, mail_enabled, s3_enabled): every policy reads
+	// them without declaring them, each typed by its value; vars may not
+	// set them.
+	Builtin map[string]any
+	// Vars are the values the daemon configuration's vars: gives: each must
+	// be a key some policy file declares under config:, of its default's
+	// type, else the load fails at the setting's position.
+	Vars []Setting
+}
+
+// Setting is one value of the daemon configuration's vars:, and where it
+// is written (for errors).
+type Setting struct {
+	Key   string
+	Value any
+	// KeyAt and ValueAt locate the key and its value in the configuration.
+	KeyAt, ValueAt yamlread.Pos
 }
 
 // PolicyFiles lists the policy files of dir in evaluation order: *.yaml and
@@ -75,7 +92,9 @@ func Load(dir string, opts LoadOptions) (*Ruleset, error) {
 }
 
 // LoadFiles compiles policy files given by name; names are sorted for the
-// evaluation order.
+// evaluation order. The files are read in two passes: first every file's
+// config: declarations (a policy reads a config.<key> that its own file
+// declares, or a built-in one), then the policies.
 func LoadFiles(files map[string][]byte, opts LoadOptions) (*Ruleset, error) {
 	names := make([]string, 0, len(files))
 	for n := range files {
@@ -83,17 +102,42 @@ func LoadFiles(files map[string][]byte, opts LoadOptions) (*Ruleset, error) {
 	}
 	sort.Strings(names)
 
-	sh := newShape(opts)
-	rs := &Ruleset{Files: names, Revision: revision(names, files), shape: sh, whenScope: sh.scope(nil, nil)}
 	var errs []error
+	roots := make(map[string]*yaml.Node, len(names))
+	for _, name := range names {
+		root, err := yamlread.Parse(name, files[name])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		roots[name] = root
+	}
+	decls := &declarations{byFile: map[string]map[string]*declaration{}, builtin: opts.Builtin}
+	for _, name := range names {
+		if root := roots[name]; root != nil {
+			p := &problems{yamlread.Problems{File: name}}
+			decls.read(p, root)
+			errs = append(errs, p.Errs...)
+		}
+	}
+	values, verrs := decls.apply(opts.Vars)
+	errs = append(errs, verrs...)
+
+	sh := newShape(opts.Sites, decls.examples(), values)
+	rs := &Ruleset{Files: names, Revision: revision(names, files), shape: sh, whenScope: sh.scope(nil, nil)}
 	seen := map[string]*Policy{}
 	for _, name := range names {
-		l := &loader{problems: problems{file: name}, src: newSource(files[name]), sh: sh, opts: opts, rs: rs, seen: seen}
-		l.loadFile(files[name])
-		errs = append(errs, l.errs...)
+		root := roots[name]
+		if root == nil {
+			continue // empty, or a syntax error (reported)
+		}
+		l := &loader{problems: problems{yamlread.Problems{File: name}}, src: newSource(files[name]), sh: sh, opts: opts, rs: rs, seen: seen,
+			decls: decls, declared: decls.byFile[name]}
+		l.loadFile(root)
+		errs = append(errs, l.Errs...)
 	}
 	if len(errs) > 0 {
-		sortErrors(errs)
+		yamlread.Sort(errs)
 		return nil, errors.Join(errs...)
 	}
 	return rs, nil
@@ -111,43 +155,28 @@ func revision(names []string, files map[string][]byte) string {
 // loader compiles one file.
 type loader struct {
 	problems
-	src  *source
-	sh   *shape
-	opts LoadOptions
-	rs   *Ruleset
-	seen map[string]*Policy
+	src      *source
+	sh       *shape
+	opts     LoadOptions
+	rs       *Ruleset
+	seen     map[string]*Policy
+	decls    *declarations
+	declared map[string]*declaration // by this file
 }
 
-func (l *loader) loadFile(data []byte) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return // an empty file holds no policies
-		}
-		l.errs = append(l.errs, YAMLSyntaxError(l.file, data, err))
-		return
-	}
-	var second yaml.Node
-	if err := dec.Decode(&second); err == nil {
-		l.at(second.Line, second.Column, "a second YAML document (---): put every policy of the file in one list under policies:")
-	} else if !errors.Is(err, io.EOF) {
-		l.errs = append(l.errs, YAMLSyntaxError(l.file, data, err))
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) > 0 {
-		root = root.Content[0]
-	}
+var fileKeys = []string{"config", "policies"}
+
+func (l *loader) loadFile(root *yaml.Node) {
 	if root.Kind != yaml.MappingNode {
-		if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		if yamlread.IsNull(root) {
 			return
 		}
-		l.node(root, "a policy file is a mapping with one key, policies:")
+		l.node(root, "a policy file is a mapping with the key policies: (and config:, the configuration keys it reads)")
 		return
 	}
-	l.mapping(root, "the file", []string{"policies"}, func(key string, k, v *yaml.Node) {
-		if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
-			return
+	l.Mapping(root, "the file", fileKeys, func(key string, k, v *yaml.Node) {
+		if key != "policies" || yamlread.IsNull(v) {
+			return // config: was read before
 		}
 		if v.Kind != yaml.SequenceNode {
 			l.node(v, "policies: wants a list of policies (each item starting with \"- name:\")")
@@ -159,23 +188,17 @@ func (l *loader) loadFile(data []byte) {
 	})
 }
 
-// mapping walks a mapping node strictly: unknown and duplicate keys are errors.
-func (l *loader) mapping(n *yaml.Node, what string, known []string, each func(key string, k, v *yaml.Node)) {
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		key := k.Value
-		if !slices.Contains(known, key) {
-			l.node(k, "unknown key %q in %s%s (known: %s)", key, what, suggest(key, known), strings.Join(known, ", "))
-			continue
-		}
-		if seen[key] {
-			l.node(k, "%q given twice in %s", key, what)
-			continue
-		}
-		seen[key] = true
-		each(key, k, v)
+// compile compiles an expression of this file: as the shape does, and then
+// every config.<key> it reads must be declared by this file or built in.
+func (l *loader) compile(sc *scope, src string, asBool bool) (*vm.Program, error) {
+	prog, err := l.sh.compile(sc, src, asBool)
+	if err != nil {
+		return nil, err
 	}
+	if err := l.decls.checkReads(prog, l.declared); err != nil {
+		return nil, err
+	}
+	return prog, nil
 }
 
 // scalar returns the node's text if it is a scalar, else reports it.
@@ -187,17 +210,7 @@ func (l *loader) scalar(n *yaml.Node, what string) (string, bool) {
 	return n.Value, true
 }
 
-func nodeKind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "mapping"
-	case yaml.SequenceNode:
-		return "list"
-	case yaml.AliasNode:
-		return "YAML alias"
-	}
-	return "value"
-}
+func nodeKind(n *yaml.Node) string { return yamlread.Kind(n) }
 
 var policyKeys = []string{"name", "description", "on", "when", "vars", "steps", "stop"}
 
@@ -206,9 +219,9 @@ func (l *loader) policy(n *yaml.Node) {
 		l.node(n, "a policy is a mapping (name:, on:, when:, steps:), not a %s", nodeKind(n))
 		return
 	}
-	p := &Policy{File: l.file, Line: n.Line}
+	p := &Policy{File: l.File, Line: n.Line}
 	var nameNode, onNode, whenNode, varsNode, stepsNode *yaml.Node
-	l.mapping(n, "a policy", policyKeys, func(key string, k, v *yaml.Node) {
+	l.Mapping(n, "a policy", policyKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "name":
 			nameNode = v
@@ -329,9 +342,9 @@ func (l *loader) on(n *yaml.Node) []string {
 // says which clause was false at the cost of a single run.
 func (l *loader) when(p *Policy, n *yaml.Node) {
 	positions := l.src.scalar(n)
-	full, err := l.sh.compile(l.rs.whenScope, n.Value, true)
+	full, err := l.compile(l.rs.whenScope, n.Value, true)
 	if err != nil {
-		l.exprError(positions, 0, err, l.sh.names)
+		l.exprError(positions, 0, n.Value, err, l.sh.names)
 		return
 	}
 	p.match, p.clauses = full, []string{oneLine(n.Value)}
@@ -344,7 +357,7 @@ func (l *loader) when(p *Policy, n *yaml.Node) {
 	for i, sp := range spans {
 		clauses[i] = string(runes[sp[0]:sp[1]])
 		// Each clause must be a condition on its own (it is, in a when that compiled).
-		if _, err := l.sh.compile(l.rs.whenScope, clauses[i], true); err != nil {
+		if _, err := l.compile(l.rs.whenScope, clauses[i], true); err != nil {
 			return
 		}
 	}
@@ -352,7 +365,7 @@ func (l *loader) when(p *Policy, n *yaml.Node) {
 	for i := len(clauses) - 1; i >= 0; i-- {
 		index = fmt.Sprintf("(%s) ? (%s) : %d", clauses[i], index, i+1)
 	}
-	prog, err := l.sh.compile(l.rs.whenScope, index, false)
+	prog, err := l.compile(l.rs.whenScope, index, false)
 	if err != nil {
 		return
 	}
@@ -387,9 +400,9 @@ func (l *loader) vars(p *Policy, n *yaml.Node) {
 			continue
 		}
 		sc := l.sh.scope(defs, nil)
-		prog, err := l.sh.compile(sc, src, false)
+		prog, err := l.compile(sc, src, false)
 		if err != nil {
-			l.exprError(l.src.scalar(v), 0, err, l.sh.names)
+			l.exprError(l.src.scalar(v), 0, src, err, l.sh.names)
 		}
 		p.Vars = append(p.Vars, k.Value)
 		p.vars = append(p.vars, compiledVar{name: k.Value, prog: prog, scope: sc})
@@ -420,7 +433,7 @@ func (l *loader) step(n *yaml.Node, vars []varDef, before []string) *Step {
 	}
 	s := &Step{Line: n.Line}
 	var actionNode, idNode, ifNode, withNode *yaml.Node
-	l.mapping(n, "a step", stepKeys, func(key string, k, v *yaml.Node) {
+	l.Mapping(n, "a step", stepKeys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "id":
 			idNode = v
@@ -460,9 +473,9 @@ func (l *loader) step(n *yaml.Node, vars []varDef, before []string) *Step {
 	if ifNode != nil {
 		if src, ok := l.scalar(ifNode, "if"); ok {
 			s.If = strings.TrimSpace(src)
-			prog, err := l.sh.compile(s.scope, src, true)
+			prog, err := l.compile(s.scope, src, true)
 			if err != nil {
-				l.exprError(l.src.scalar(ifNode), 0, err, l.sh.names)
+				l.exprError(l.src.scalar(ifNode), 0, src, err, l.sh.names)
 			}
 			s.ifProg = prog
 		}
@@ -612,7 +625,7 @@ func (l *loader) param(ps Param, n *yaml.Node, sc *scope) *paramExpr {
 func (l *loader) listItem(ps Param, it *yaml.Node, sc *scope, what string) (paramItem, bool) {
 	if ps.Kind == KindTargets && it.Kind == yaml.MappingNode {
 		var t Target
-		l.mapping(it, "a target", []string{"site", "mode"}, func(key string, k, v *yaml.Node) {
+		l.Mapping(it, "a target", []string{"site", "mode"}, func(key string, k, v *yaml.Node) {
 			s, _ := l.scalar(v, key)
 			if key == "site" {
 				t.Site = s
@@ -666,9 +679,9 @@ func (l *loader) template(n *yaml.Node, sc *scope, kind Kind, what string) *temp
 			t.parts = append(t.parts, tplPart{text: string(runes[last:sp.open])})
 		}
 		src := string(runes[sp.start:sp.end])
-		prog, err := l.sh.compile(sc, src, false)
+		prog, err := l.compile(sc, src, false)
 		if err != nil {
-			l.exprError(positions, sp.start, err, l.sh.names)
+			l.exprError(positions, sp.start, src, err, l.sh.names)
 			failed = true
 		} else if t.whole {
 			if msg := kindAccepts(kind, programType(prog)); msg != "" {

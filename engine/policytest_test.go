@@ -85,7 +85,7 @@ func TestRunTestsFailures(t *testing.T) {
 	_, err = RunTests(dir, testOpts, nil, &out)
 	for _, w := range []string{
 		`approval_test.yaml:3:11: app has no "publishd"; did you mean "published"?`,
-		`approval_test.yaml:4:14: unknown configuration key "auto_unpublsh"; did you mean "auto_unpublish"?`,
+		`approval_test.yaml:4:14: unknown key "auto_unpublsh" in config; did you mean "auto_unpublish"? (known: auto_unpublish, hub, review_emails)`,
 		`approval_test.yaml:6:16: no policy is named "promote-aproved"; did you mean "promote-approved"?`,
 		`approval_test.yaml:7:7: unknown key "stepz" in expect; did you mean "steps"?`,
 		`approval_test.yaml:9:12: unknown event kind "update"; did you mean "updated"? (known: created, updated, published, reloaded, deleted, reconciled, manual)`,
@@ -96,5 +96,23 @@ func TestRunTestsFailures(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), w) {
 			t.Errorf("error lacks %q: %v", w, err)
 		}
+	}
+}
+
+// An indentation slip in a policy test file is reported on its line.
+func TestRunTestsIndentationSlip(t *testing.T) {
+	dir := t.TempDir()
+	policy, err := os.ReadFile("testdata/policies/approval.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "approval.yaml"), policy, 0o644)
+	test := filepath.Join(dir, "approval_test.yaml")
+	os.WriteFile(test, []byte("cases:\n  - name: slip\n    app: {published: true}\n   expect: {matched: []}\n"), 0o644)
+	var out bytes.Buffer
+	_, err = RunTests(dir, testOpts, nil, &out)
+	want := test + ":4:4: YAML syntax: this line is indented by 3 spaces, which lines up with no line above it (4 on line 3, 2 on line 2, 0 on line 1): indent it as the keys it belongs with"
+	if err == nil || err.Error() != want {
+		t.Errorf("got  %v\nwant %s", err, want)
 	}
 }

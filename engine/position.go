@@ -4,148 +4,29 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/expr-lang/expr/file"
 	"gopkg.in/yaml.v3"
+
+	"github.com/qs-promoter/qs-promoter/yamlread"
 )
 
-// PositionError is one problem in a policy file, at a 1-based line and
-// column (Col 0: the column is unknown, as for some YAML syntax errors).
-type PositionError struct {
-	File string
-	Line int
-	Col  int
-	Msg  string
-}
-
-// Error formats the problem as file:line:col: message (file:line: when Col is 0).
-func (e *PositionError) Error() string {
-	if e.Col <= 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
-}
+// PositionError is one problem in a policy or policy test file, at a 1-based
+// line and column: the one error type of every file an admin writes.
+type PositionError = yamlread.Error
 
 // problems collects every error of a load, so that all are reported at once.
 type problems struct {
-	file string
-	errs []error
+	yamlread.Problems
 }
 
 func (p *problems) at(line, col int, format string, args ...any) {
-	p.errs = append(p.errs, &PositionError{File: p.file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)})
+	p.At(line, col, format, args...)
 }
 
 func (p *problems) node(n *yaml.Node, format string, args ...any) {
-	p.at(n.Line, n.Column, format, args...)
-}
-
-// sortErrors orders positioned errors by file, line and column.
-func sortErrors(errs []error) {
-	sort.SliceStable(errs, func(i, j int) bool {
-		var a, b *PositionError
-		if !errors.As(errs[i], &a) || !errors.As(errs[j], &b) {
-			return false
-		}
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
-}
-
-var yamlLineError = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-// YAMLSyntaxError positions one of yaml.v3's syntax errors (which carry a
-// line but no column). Two mistakes admins make often get their own
-// message at their own position, as yaml.v3 reports both far from where
-// they are: a tab in the indentation, and a value that starts with a quote
-// but goes on after the closing one (when: "x" in app.tags).
-func YAMLSyntaxError(fileName string, data []byte, err error) error {
-	msg := err.Error()
-	m := yamlLineError.FindStringSubmatch(msg)
-	if m == nil {
-		return &PositionError{File: fileName, Line: 1, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
-	}
-	line, _ := strconv.Atoi(m[1])
-	lines := strings.Split(string(data), "\n")
-	from := max(line-2, 0)
-	if strings.Contains(m[2], "tab character") || strings.Contains(m[2], "cannot start any token") {
-		for i := from; i < len(lines); i++ {
-			indent := lines[i][:len(lines[i])-len(strings.TrimLeft(lines[i], " \t"))]
-			if j := strings.IndexByte(indent, '\t'); j >= 0 {
-				return &PositionError{File: fileName, Line: i + 1, Col: j + 1, Msg: "YAML syntax: a tab in the indentation; indent with spaces only"}
-			}
-		}
-	}
-	if strings.HasPrefix(m[2], "did not find expected") || strings.HasPrefix(m[2], "could not find expected") {
-		for i := from; i < len(lines); i++ {
-			if col, value, ok := quotedThenText(lines[i]); ok {
-				whole := "write it on the next lines after >"
-				switch {
-				case !strings.Contains(value, "'"):
-					whole = fmt.Sprintf("quote it whole ('%s'), or %s", value, whole)
-				case !strings.Contains(value, `"`):
-					whole = fmt.Sprintf("quote it whole (\"%s\"), or %s", value, whole)
-				}
-				return &PositionError{File: fileName, Line: i + 1, Col: col, Msg: "YAML syntax: this value starts with a quote, so it must end with one: " + whole}
-			}
-		}
-		if strings.HasPrefix(m[2], "did not find expected") {
-			// yaml.v3 reports a parser error at the 0-based line where the
-			// unfinished list or mapping starts.
-			return &PositionError{File: fileName, Line: line + 1, Msg: "YAML syntax: " + m[2] + " (in the list or mapping that starts on this line)"}
-		}
-	}
-	return &PositionError{File: fileName, Line: line, Msg: "YAML syntax: " + m[2]}
-}
-
-var quotedValueRe = regexp.MustCompile(`^\s*(?:-\s+)?[A-Za-z_][\w.-]*:\s+(["'])`)
-
-// quotedThenText finds `key: "…" more` on a line: a quoted scalar followed
-// by text, which YAML rejects. It returns the 1-based column of the text
-// after the closing quote, and the value as written after the key.
-func quotedThenText(line string) (int, string, bool) {
-	line = strings.TrimRight(line, "\r")
-	m := quotedValueRe.FindStringSubmatchIndex(line)
-	if m == nil {
-		return 0, "", false
-	}
-	start, q := m[2], line[m[2]]
-	end := -1
-	for i := start + 1; i < len(line); i++ {
-		if q == '"' && line[i] == '\\' {
-			i++
-			continue
-		}
-		if line[i] == q {
-			if q == '\'' && i+1 < len(line) && line[i+1] == '\'' {
-				i++ // '' is one quote
-				continue
-			}
-			end = i
-			break
-		}
-	}
-	if end < 0 {
-		return 0, "", false
-	}
-	rest := strings.TrimLeft(line[end+1:], " \t")
-	if rest == "" || strings.ContainsRune(",]}#", rune(rest[0])) {
-		return 0, "", false
-	}
-	value := strings.TrimSpace(line[start:])
-	if i := strings.Index(value, " #"); i >= 0 {
-		value = strings.TrimSpace(value[:i])
-	}
-	return utf8.RuneCountInString(line[:len(line)-len(rest)]) + 1, value, true
+	p.Node(n, format, args...)
 }
 
 // source maps offsets inside a YAML scalar's value back to the file, so
@@ -255,10 +136,12 @@ func (s *source) scalar(n *yaml.Node) []pos {
 	return out
 }
 
-// exprError turns an expr compile error into positioned errors. positions
-// maps rune offsets of the scalar value; offset is where the expression
-// starts inside that value.
-func (p *problems) exprError(positions []pos, offset int, err error, names *friendlyNames) {
+// exprError turns an expr compile error into a positioned error. positions
+// maps rune offsets of the scalar value; offset is where the expression src
+// starts inside that value. An expression that ends while a bracket is
+// still open is reported at that bracket, naming where it ends: the missing
+// ")" belongs somewhere between the two.
+func (p *problems) exprError(positions []pos, offset int, src string, err error, names *friendlyNames) {
 	var fe *file.Error
 	at := offset
 	msg := err.Error()
@@ -269,8 +152,59 @@ func (p *problems) exprError(positions []pos, offset int, err error, names *frie
 	if at >= len(positions) {
 		at = len(positions) - 1
 	}
-	ps := positions[at]
-	p.at(ps.line, ps.col, "%s", names.rewrite(msg))
+	end := positions[at]
+	if msg == "unexpected token EOF" {
+		if open, ok := unclosedBracket(src); ok {
+			ps := positions[min(offset+open.at, len(positions)-1)]
+			p.at(ps.line, ps.col, "this %q is never closed: the expression ends at %d:%d without its %q", string(open.char), end.line, end.col, string(closingOf[open.char]))
+			return
+		}
+	}
+	p.at(end.line, end.col, "%s", names.rewrite(msg))
+}
+
+var closingOf = map[rune]rune{'(': ')', '[': ']', '{': '}'}
+
+type bracket struct {
+	char rune
+	at   int // rune offset in the expression
+}
+
+// unclosedBracket returns the last bracket of an expression left open
+// (strings and comments skipped), the one the parser was inside when the
+// text ended.
+func unclosedBracket(src string) (bracket, bool) {
+	runes := []rune(src)
+	var stack []bracket
+	for i := 0; i < len(runes); i++ {
+		r := runes[i]
+		switch {
+		case r == '"' || r == '\'' || r == '`':
+			for i++; i < len(runes) && runes[i] != r; i++ {
+				if runes[i] == '\\' && r != '`' {
+					i++
+				}
+			}
+		case r == '/' && i+1 < len(runes) && runes[i+1] == '/':
+			for i < len(runes) && runes[i] != '\n' {
+				i++
+			}
+		case r == '/' && i+1 < len(runes) && runes[i+1] == '*':
+			for i += 2; i+1 < len(runes) && !(runes[i] == '*' && runes[i+1] == '/'); i++ {
+			}
+			i++
+		case closingOf[r] != 0:
+			stack = append(stack, bracket{r, i})
+		case r == ')' || r == ']' || r == '}':
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+	if len(stack) == 0 {
+		return bracket{}, false
+	}
+	return stack[len(stack)-1], true
 }
 
 // friendlyNames rewrites expr's Go-flavoured messages into the policy
@@ -297,6 +231,10 @@ func (f *friendlyNames) rewrite(msg string) string {
 		return `"=" assigns nothing here: compare with ==`
 	case "unexpected token EOF":
 		return "the expression ends too early: something is missing at its end"
+	case `unexpected token Bracket(")")`, `unexpected token Bracket("]")`, `unexpected token Bracket("}")`:
+		closing := msg[len(msg)-3 : len(msg)-2]
+		opening := map[string]string{")": "(", "]": "[", "}": "{"}[closing]
+		return fmt.Sprintf("this %q closes nothing: no %q before it is open", closing, opening)
 	}
 	if m := notBoolRe.FindStringSubmatch(msg); m != nil {
 		what := "a " + m[1]
@@ -312,7 +250,11 @@ func (f *friendlyNames) rewrite(msg string) string {
 	}
 	if m := noFieldRe.FindStringSubmatch(msg); m != nil {
 		if t, ok := f.types[strings.TrimPrefix(m[1], "*")]; ok {
-			return fmt.Sprintf("%s has no %q%s (it has: %s)", t.name, m[2], suggest(m[2], t.fields), listOr(t.fields, "nothing"))
+			msg := fmt.Sprintf("%s has no %q%s (it has: %s)", t.name, m[2], suggest(m[2], t.fields), listOr(t.fields, "nothing"))
+			if t.name == "config" {
+				msg += "; a new key is declared under config: at the top of the file, with its default"
+			}
+			return msg
 		}
 	}
 	if m := unknownNameRe.FindStringSubmatch(msg); m != nil {
@@ -330,42 +272,7 @@ func listOr(items []string, empty string) string {
 }
 
 // suggest returns `; did you mean "x"?` for the closest candidate, if any is close.
-func suggest(word string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(word), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" || best == word {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %q?", best)
-}
-
-func editDistance(a, b string) int {
-	if utf8.RuneCountInString(a) > 64 || utf8.RuneCountInString(b) > 64 {
-		return 99
-	}
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
-}
+func suggest(word string, candidates []string) string { return yamlread.Suggest(word, candidates) }
 
 // runError shortens an expr run-time error to its message: the snippet
 // expr adds spans lines, and the expression is named by the caller.

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/qs-promoter/qs-promoter/actions"
 	"github.com/qs-promoter/qs-promoter/daemon"
 	"github.com/qs-promoter/qs-promoter/engine"
 	"github.com/qs-promoter/qs-promoter/qrs"
+	"github.com/qs-promoter/qs-promoter/yamlread"
 )
 
 func init() {
@@ -35,54 +35,37 @@ func addPolicyFlags(fs interface {
 	}
 }
 
-// options builds the engine's load options the way the daemon does (one
-// loader for every command): from the configuration when there is one.
+// options returns the policy folder and the load options every command
+// shares with the daemon (daemon.PolicyOptions): from the configuration
+// when there is one, else from --sites. A configuration with problems is
+// returned too (as far as it could be read), with them as the error, so
+// that check can report everything at once.
 func (pf *policyFlags) options(dirArg string) (engine.LoadOptions, string, *daemon.Config, error) {
-	opts := engine.LoadOptions{Specs: actions.Specs()}
 	dir := *pf.policies
 	if dirArg != "" {
 		dir = dirArg
 	}
 	var cfg *daemon.Config
+	var err error
 	if *pf.config != "" {
-		var err error
-		if cfg, err = daemon.LoadConfig(*pf.config); err != nil {
-			return opts, "", nil, err
+		cfg, err = daemon.LoadConfig(*pf.config)
+		if cfg == nil {
+			return engine.LoadOptions{}, "", nil, err
 		}
-		opts.Sites = cfg.SiteAliases()
-		opts.Config = cfg.PolicyConfig()
 		if dir == "" {
 			dir = cfg.Policies
 		}
-	} else {
-		for _, s := range strings.Split(*pf.sites, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				opts.Sites = append(opts.Sites, s)
-			}
+	}
+	var sites []string
+	for _, s := range strings.Split(*pf.sites, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			sites = append(sites, s)
 		}
 	}
 	if dir == "" {
 		dir = "policies"
 	}
-	return opts, dir, cfg, nil
-}
-
-// factsConfig is what policies read as config.<key> in a dry-run: the
-// configuration's values, or without one the defaults the daemon would use,
-// with mail on and S3 off, so that the shipped policies evaluate instead of
-// failing on keys no configuration set.
-func factsConfig(opts engine.LoadOptions, cfg *daemon.Config) map[string]any {
-	if cfg != nil {
-		return opts.Config
-	}
-	out := make(map[string]any, len(daemon.DefaultVars)+3)
-	for k, v := range daemon.DefaultVars {
-		out[k] = v
-	}
-	out["sites"] = opts.Sites
-	out["mail_enabled"] = true
-	out["s3_enabled"] = false
-	return out
+	return daemon.PolicyOptions(cfg, sites), dir, cfg, err
 }
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -100,42 +83,48 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "check --connect needs --config FILE (the sites to call)")
 		return errUsage
 	}
-	opts, dir, cfg, err := pf.options("")
-	if err == nil {
-		// The certificates are read as serve reads them (no site is
-		// contacted), so that a wrong certs folder is found here rather
-		// than when the daemon starts.
-		clients, certErrs := checkSiteCerts(cfg, stderr)
-		if *connect && certErrs == nil {
-			certErrs = connectSites(ctx, cfg, clients, stdout)
-		}
-		var rs *engine.Ruleset
-		if rs, err = engine.Load(dir, opts); err == nil && certErrs == nil {
-			fmt.Fprintf(stdout, "ok: %d files, %d policies (revision %s)\n", len(rs.Files), len(rs.Policies), rs.Revision)
-			return nil
-		}
-		err = errors.Join(certErrs, err)
+	opts, dir, cfg, cfgErr := pf.options("")
+	if cfg == nil && cfgErr != nil {
+		return printProblems(stdout, cfgErr) // the file could not be read at all
 	}
-	return printProblems(stdout, err)
+	// Everything at once: the configuration, every site's certificates
+	// (read as serve reads them; no site is contacted) and the policies,
+	// against the configuration's vars.
+	clients, certErrs := checkSiteCerts(cfg, stderr)
+	rs, loadErr := engine.Load(dir, opts)
+	var connErrs error
+	if *connect && cfgErr == nil && certErrs == nil {
+		connErrs = connectSites(ctx, cfg, clients, stdout)
+	}
+	if err := errors.Join(cfgErr, certErrs, loadErr, connErrs); err != nil {
+		return printProblems(stdout, err)
+	}
+	fmt.Fprintf(stdout, "ok: %d files, %d policies (revision %s)\n", len(rs.Files), len(rs.Policies), rs.Revision)
+	return nil
 }
 
 // checkSiteCerts loads every configured site's certificate folder as the
 // daemon does, without connecting, and returns the clients (in the order of
-// cfg.Sites). Warnings (an expired certificate) go to warn; a nil cfg checks
-// nothing.
+// cfg.Sites). A problem is placed at the site's certs: value. Warnings (an
+// expired certificate) go to warn; a nil cfg checks nothing, and a site
+// without an alias or host is left to the configuration's own problems.
 func checkSiteCerts(cfg *daemon.Config, warn io.Writer) ([]*qrs.Client, error) {
 	if cfg == nil {
 		return nil, nil
 	}
 	var clients []*qrs.Client
 	var errs []error
-	for _, s := range cfg.Sites {
+	for i, s := range cfg.Sites {
+		if s.Alias == "" || s.Host == "" {
+			clients = append(clients, nil)
+			continue
+		}
 		qc := cfg.QRSConfig(s)
 		qc.Log = slog.New(slog.NewTextHandler(warn, nil))
 		qc.MaxAttempts = 1 // check --connect says at once how a site answers
 		c, err := qrs.NewClient(qc)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", cfg.Path, err))
+			errs = append(errs, cfg.SiteError(i, err))
 		}
 		clients = append(clients, c)
 	}
@@ -159,16 +148,28 @@ func connectSites(ctx context.Context, cfg *daemon.Config, clients []*qrs.Client
 	return errors.Join(errs...)
 }
 
-// printProblems prints every problem of a joined error on its own line and
-// returns exit status 1.
+// printProblems prints every problem of a (joined) error on its own line,
+// positioned ones in file order, and returns exit status 1.
 func printProblems(w io.Writer, err error) error {
-	var joined interface{ Unwrap() []error }
-	if errors.As(err, &joined) {
-		for _, e := range joined.Unwrap() {
-			fmt.Fprintln(w, e)
-		}
-	} else {
-		fmt.Fprintln(w, err)
+	errs := flatten(err)
+	yamlread.Sort(errs)
+	for _, e := range errs {
+		fmt.Fprintln(w, e)
 	}
 	return exitError{1}
+}
+
+// flatten lists the problems of errors joined, at any depth.
+func flatten(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range joined.Unwrap() {
+			out = append(out, flatten(e)...)
+		}
+		return out
+	}
+	return []error{err}
 }

@@ -50,7 +50,8 @@ sites:
 	missing := filepath.Join(dir, "cert", "test")
 	p = writeConfig(missing)
 	code, out, _ := runCmd(t, "check", "--config", p)
-	want := p + `: qrs: site "test": ` + filepath.Join(missing, "client.pem") + ": file not found; export the client certificate"
+	col := len("  - {alias: test, host: localhost, port: 4242, certs: ") + 1 // the certs: value
+	want := fmt.Sprintf("%s:5:%d: qrs: site \"test\": %s: file not found; export the client certificate", p, col, filepath.Join(missing, "client.pem"))
 	if code != 1 || !strings.HasPrefix(out, want) {
 		t.Errorf("check with a missing certs folder: exit %d, want a line starting %q:\n%s", code, want, out)
 	}

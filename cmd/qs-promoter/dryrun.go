@@ -69,7 +69,7 @@ func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	} else if ev, err = engine.ReadEventFile(*eventPath); err != nil {
 		return err
 	}
-	facts, err := engine.NewFacts(ev, factsConfig(opts, cfg))
+	facts, err := engine.NewFacts(ev, rs.Config())
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,7 @@ func init() {
 }
 
 func runMailtest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("mailtest", "mailtest [--config FILE | --host H --from ADDR ...] --to ADDR", stderr)
+	fs := newFlagSet("mailtest", "mailtest [--config FILE] [--host H] [--port N] [--from ADDR] [--username U] [--password-env VAR | --password-file FILE] [--tls starttls|tls|none] [--ca-file FILE] [--timeout 30s] --to ADDR", stderr)
 	configFile := fs.String("config", "", "daemon configuration: its smtp section (the flags below override it)")
 	host := fs.String("host", "", "SMTP server")
 	port := fs.Int("port", 0, "SMTP port (default 587 for starttls, 465 for tls, 25 for none)")

@@ -30,7 +30,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	cfg, err := daemon.LoadConfig(*cfgPath)
 	if err != nil {
-		return err
+		return startProblems(stderr, err)
 	}
 	level := slog.LevelInfo
 	_ = level.UnmarshalText([]byte(strings.ToUpper(cfg.LogLevel)))
@@ -47,7 +47,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	d, err := daemon.New(cfg, daemon.WithLogger(logger))
 	if err != nil {
-		return err
+		return startProblems(stderr, err)
 	}
 	// SIGHUP reloads the policies (POST /-/reload does the same); the
 	// outcome is logged, and a bad set leaves the old one in force.
@@ -60,4 +60,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}()
 	return d.Run(ctx)
+}
+
+// startProblems prints why the daemon cannot start, one problem a line
+// (each at its file:line:col when it has one), and returns exit status 1.
+func startProblems(w io.Writer, err error) error {
+	fmt.Fprintln(w, "qs-promoter serve: cannot start:")
+	return printProblems(w, err)
 }

@@ -33,7 +33,7 @@ func (s seedFlags) Set(v string) error {
 }
 
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sim", "sim [--sites dev,test,prod] [--base-port 14242] [--certs DIR] [--seed FILE|ALIAS=FILE]…", stderr)
+	fs := newFlagSet("sim", "sim [--sites dev,test,prod] [--base-port 14242] [--certs DIR] [--seed FILE|ALIAS=FILE]… [--notify-copies N] [-v]", stderr)
 	sites := fs.String("sites", "dev,test,prod", "comma-separated site aliases; site i listens on 127.0.0.1, port base-port+i")
 	basePort := fs.Int("base-port", 14242, "port of the first site (0: random free ports)")
 	certDir := fs.String("certs", "certs/sim", "folder for the certificates: DIR/<alias>/client.pem, client_key.pem, root.pem (kept and reused)")

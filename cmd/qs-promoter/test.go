@@ -13,7 +13,7 @@ func init() {
 }
 
 func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("test", "test [--config FILE] [--sites a,b] [DIR]", stderr)
+	fs := newFlagSet("test", "test [--config FILE] [--sites a,b] [--policies DIR | DIR]", stderr)
 	pf := addPolicyFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -1,0 +1,71 @@
+package daemon
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/qs-promoter/qs-promoter/actions"
+	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/yamlread"
+)
+
+// PolicyOptions are the options of every policy load: serve, check,
+// dry-run, test and the demo build them here, so that a command loads the
+// policies exactly as the daemon does. With a configuration: its sites, its
+// vars (checked against the keys the policy files declare) and the built-in
+// keys it implies. Without one (cfg nil, as CI runs check and test): the
+// sites given, no vars, mail on and S3 off; config.<key> are typed by the
+// policy files' declarations either way.
+func PolicyOptions(cfg *Config, sites []string) engine.LoadOptions {
+	opts := engine.LoadOptions{Specs: actions.Specs()}
+	if cfg == nil {
+		opts.Sites = sites
+		opts.Builtin = builtinKeys(sites, true, false)
+		return opts
+	}
+	opts.Sites = cfg.SiteAliases()
+	opts.Builtin = builtinKeys(opts.Sites, cfg.SMTP != nil, cfg.S3 != nil)
+	for _, k := range slices.Sorted(maps.Keys(cfg.Vars)) {
+		s := engine.Setting{Key: k, Value: cfg.Vars[k]}
+		s.KeyAt, s.ValueAt = cfg.keyPos("vars."+k), cfg.pos("vars."+k)
+		opts.Vars = append(opts.Vars, s)
+	}
+	return opts
+}
+
+// builtinKeys are the config.<key> the daemon sets from its configuration:
+// policies read them without declaring them; vars cannot set them.
+func builtinKeys(sites []string, mail, s3 bool) map[string]any {
+	if sites == nil {
+		sites = []string{}
+	}
+	return map[string]any{"sites": sites, "mail_enabled": mail, "s3_enabled": s3}
+}
+
+// pos is where the value at path ("sites[1].certs") is written.
+func (c *Config) pos(path string) yamlread.Pos {
+	if c.src == nil {
+		return yamlread.Pos{File: c.Path}
+	}
+	line, col := c.src.Pos(path)
+	return yamlread.Pos{File: c.Path, Line: line, Col: col}
+}
+
+// keyPos is where the key of path is written.
+func (c *Config) keyPos(path string) yamlread.Pos {
+	if c.src == nil {
+		return yamlread.Pos{File: c.Path}
+	}
+	line, col := c.src.KeyPos(path)
+	return yamlread.Pos{File: c.Path, Line: line, Col: col}
+}
+
+// SiteError places a problem with site i's client (its certificates) at
+// the site's certs: value, or at the site when certs: is not written.
+func (c *Config) SiteError(i int, err error) error {
+	if c.src == nil {
+		return err
+	}
+	return c.pos(fmt.Sprintf("sites[%d].certs", i)).Errorf("%v", err)
+}
