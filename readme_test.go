@@ -11,17 +11,17 @@ import (
 	"github.com/qs-promoter/qs-promoter/engine"
 )
 
-// The README's policy test example runs green against the shipped policies,
+// The policy language reference's policy test example runs green against the shipped policies,
 // as `qs-promoter test` would run it: the documentation stays executable.
 func TestReadmePolicyTestExamplePasses(t *testing.T) {
-	b, err := os.ReadFile("README.md")
+	b, err := os.ReadFile("docs/policy-language.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	const head = "```yaml\n# policies/workflow_test.yaml (shortened)\n"
 	_, rest, ok := strings.Cut(string(b), head)
 	if !ok {
-		t.Fatal("README.md has no policy test example")
+		t.Fatal("docs/policy-language.md has no policy test example")
 	}
 	example, _, _ := strings.Cut(rest, "```")
 	dir := t.TempDir()
@@ -46,19 +46,19 @@ func TestReadmePolicyTestExamplePasses(t *testing.T) {
 	var out bytes.Buffer
 	failed, err := engine.RunTests(dir, daemon.PolicyOptions(nil, []string{"test", "prod"}), nil, &out)
 	if err != nil || failed > 0 || !strings.Contains(out.String(), "2 cases passed") {
-		t.Errorf("the README's example: %d failed, %v\n%s", failed, err, out.String())
+		t.Errorf("the example of docs/policy-language.md: %d failed, %v\n%s", failed, err, out.String())
 	}
 }
 
-// The README's example policy file loads as it is.
+// The policy language reference's example policy file loads as it is.
 func TestReadmePolicyExampleLoads(t *testing.T) {
-	b, err := os.ReadFile("README.md")
+	b, err := os.ReadFile("docs/policy-language.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, rest, ok := strings.Cut(string(b), "```yaml\n# policies/30-approval.yaml (shortened)\n")
 	if !ok {
-		t.Fatal("README.md has no example policy file")
+		t.Fatal("docs/policy-language.md has no example policy file")
 	}
 	example, _, _ := strings.Cut(rest, "```")
 	rs, err := engine.LoadFiles(map[string][]byte{"30-approval.yaml": []byte(example)}, daemon.PolicyOptions(nil, []string{"test", "prod"}))

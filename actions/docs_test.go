@@ -12,20 +12,20 @@ import (
 	"github.com/qs-promoter/qs-promoter/engine"
 )
 
-const readmePath = "../README.md"
+const docPath = "../docs/actions.md"
 
-// actionsReference returns the README and the bounds of its actions
+// actionsReference returns docs/actions.md and the bounds of its actions
 // reference (from its heading to the next "## " heading).
 func actionsReference(t *testing.T) (doc string, start, end int) {
 	t.Helper()
-	b, err := os.ReadFile(readmePath)
+	b, err := os.ReadFile(docPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doc = string(b)
 	start = strings.Index(doc, "\n## Actions reference\n")
 	if start < 0 {
-		t.Fatal("README.md has no \"## Actions reference\" section")
+		t.Fatal("docs/actions.md has no \"## Actions reference\" section")
 	}
 	start++
 	end = len(doc)
@@ -75,27 +75,27 @@ func block(s, prefix string, fenced bool) (start, end int, ok bool) {
 	return start, end, true
 }
 
-// TestDocsCoverEveryParameter keeps the README's actions reference true to
+// TestDocsCoverEveryParameter keeps the actions reference (docs/actions.md) true to
 // the specs: the table of actions has each action's row as its spec gives
 // it (summary, destructive) and no other; each action has a section whose
 // parameter table and first example are the ones generated from its spec;
 // there is no section for an action that does not exist. With -update the
-// README's generated parts are rewritten from the specs.
+// reference's generated parts are rewritten from the specs.
 func TestDocsCoverEveryParameter(t *testing.T) {
 	doc, start, end := actionsReference(t)
 	ref := doc[start:end]
 	specs := Specs()
 
-	// The table of actions: the README's order, new actions at the end.
+	// The table of actions: the reference's order, new actions at the end.
 	ts, te, ok := block(ref, actionsTableHeader, false)
 	if !ok {
-		t.Fatalf("README.md: the actions reference has no table starting with\n%s", actionsTableHeader)
+		t.Fatalf("docs/actions.md: the actions reference has no table starting with\n%s", actionsTableHeader)
 	}
 	var order []string
 	for _, line := range strings.Split(strings.TrimSpace(ref[ts+len(actionsTableHeader):te]), "\n") {
 		name, _, _ := strings.Cut(strings.TrimPrefix(line, "| ["), "]")
 		if _, ok := specs[name]; !ok {
-			t.Errorf("README.md: the table of actions has a row for %q, which is no action: %s", name, line)
+			t.Errorf("docs/actions.md: the table of actions has a row for %q, which is no action: %s", name, line)
 			continue
 		}
 		order = append(order, name)
@@ -109,7 +109,7 @@ func TestDocsCoverEveryParameter(t *testing.T) {
 	for _, name := range order {
 		table += actionRow(specs[name])
 		if !strings.Contains(ref[ts:te], actionRow(specs[name])) {
-			t.Errorf("README.md: the table of actions lacks the row (go test -update writes it):\n%s", actionRow(specs[name]))
+			t.Errorf("docs/actions.md: the table of actions lacks the row (go test -update writes it):\n%s", actionRow(specs[name]))
 		}
 	}
 	ref = ref[:ts] + table + ref[te:]
@@ -119,7 +119,7 @@ func TestDocsCoverEveryParameter(t *testing.T) {
 		spec := specs[name]
 		ss, se, ok := sectionOf(ref, name)
 		if !ok {
-			t.Errorf("README.md has no section \"### %s\" in the actions reference", name)
+			t.Errorf("docs/actions.md has no section \"### %s\" in the actions reference", name)
 			continue
 		}
 		section := ref[ss:se]
@@ -136,10 +136,10 @@ func TestDocsCoverEveryParameter(t *testing.T) {
 			bs, be, ok := block(section, part.prefix, part.fenced)
 			switch {
 			case !ok:
-				t.Errorf("README.md: %s: no %s; its spec gives:\n%s", name, part.what, part.want)
+				t.Errorf("docs/actions.md: %s: no %s; its spec gives:\n%s", name, part.what, part.want)
 				continue
 			case section[bs:be] != part.want:
-				t.Errorf("README.md: %s: the %s differs from its spec's (go test -update rewrites it):\n--- README\n%s--- spec\n%s", name, part.what, section[bs:be], part.want)
+				t.Errorf("docs/actions.md: %s: the %s differs from its spec's (go test -update rewrites it):\n--- docs/actions.md\n%s--- spec\n%s", name, part.what, section[bs:be], part.want)
 			}
 			section = section[:bs] + part.want + section[be:]
 		}
@@ -148,12 +148,12 @@ func TestDocsCoverEveryParameter(t *testing.T) {
 	for _, line := range strings.Split(ref, "\n") {
 		if name, ok := strings.CutPrefix(line, "### "); ok && name != "Configuration the actions use" {
 			if _, ok := specs[name]; !ok {
-				t.Errorf("README.md: the actions reference has a section %q, which is no action", line)
+				t.Errorf("docs/actions.md: the actions reference has a section %q, which is no action", line)
 			}
 		}
 	}
 	if *update {
-		if err := os.WriteFile(readmePath, []byte(doc[:start]+ref+doc[end:]), 0o644); err != nil {
+		if err := os.WriteFile(docPath, []byte(doc[:start]+ref+doc[end:]), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

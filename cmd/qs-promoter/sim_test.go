@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// TestSimCommand runs `qs-promoter sim` and makes the README's curl call
+// TestSimCommand runs `qs-promoter sim` and makes the curl call of docs/simulator.md
 // with Go: the certificates it wrote, the xrfkey in query and header.
 func TestSimCommand(t *testing.T) {
 	dir := t.TempDir()
