@@ -13,7 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Seed is the data a site starts with, read from YAML (see "The QRS simulator" in README.md).
+// Seed is the data a site starts with, read from YAML (see docs/simulator.md).
 type Seed struct {
 	Users       []UserSeed       `yaml:"users"`
 	Streams     []StreamSeed     `yaml:"streams"`
