@@ -19,7 +19,7 @@ const (
 	DefaultConnectTimeout  = 10 * time.Second
 	DefaultResponseTimeout = 2 * time.Minute
 	DefaultMaxAttempts     = 6
-	DefaultRetryBackoff    = 250 * time.Millisecond
+	DefaultRetryBackoff    = 100 * time.Millisecond
 	DefaultRetryBudget     = 10 * time.Second
 )
 
@@ -46,7 +46,7 @@ type SiteConfig struct {
 	// default 6. Reads and deletes are repeated; other writes only after
 	// checking that the failed attempt did not take effect (see README).
 	MaxAttempts int
-	// RetryBackoff is the first retry's delay (doubling, with jitter); default 250ms.
+	// RetryBackoff is the first retry's delay (doubling, with jitter between half and all of it); default 100ms.
 	RetryBackoff time.Duration
 	// RetryBudget is how long after its start a call may still begin a
 	// retry; default 10s. Longer outages are the caller's to wait out.
