@@ -39,9 +39,6 @@ func (c *Client) Apps(ctx context.Context, f *Filter) ([]App, error) {
 func (c *Client) UpdateApp(ctx context.Context, id string, change func(*App) error) (*App, error) {
 	r, p := route("/qrs/app/{id}", id)
 	k := call{method: http.MethodPut, route: r, path: p, ctype: "application/json"}
-	if err := c.writable(k); err != nil {
-		return nil, err
-	}
 	ctx, deadline := c.budget(ctx)
 	var failed error // the last transient failure, nil after a success or a conflict
 	again := false   // whether failed leaves budget for another PUT
@@ -72,6 +69,9 @@ func (c *Client) UpdateApp(ctx context.Context, id string, change func(*App) err
 		}
 		if failed != nil && !again {
 			return nil, failed
+		}
+		if err := c.writable(k); err != nil {
+			return nil, err // a read-only client refuses only a change it would write
 		}
 		if k.body, err = overlay(app.Raw(), before, after, read); err != nil {
 			return nil, fmt.Errorf("qrs %s: updating app %s: %w", c.cfg.Alias, id, err)
