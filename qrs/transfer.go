@@ -94,7 +94,8 @@ func (c *Client) downloadURL(p string) (*url.URL, error) {
 // cancelExport deletes an export token, best effort: it runs even when ctx
 // is already cancelled, which is often why the export is being cancelled.
 func (c *Client) cancelExport(ctx context.Context, id, token string) {
-	ctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	// Its own retry budget: a download is closed long after the export.
+	ctx, stop := context.WithTimeout(WithRetryBudget(context.WithoutCancel(ctx), c.conn.cfg.RetryBudget), 30*time.Second)
 	defer stop()
 	r, p := route("/qrs/app/{id}/export/{token}", id, token)
 	if err := c.send(ctx, call{method: http.MethodDelete, route: r, path: p}, nil); err != nil && !IsNotFound(err) {
