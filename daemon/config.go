@@ -75,7 +75,7 @@ const (
 	DefaultCoalesceWindow      = 500 * time.Millisecond
 	DefaultWorkers             = 4
 	DefaultHealthInterval      = 30 * time.Second
-	DefaultResubscribeInterval = 15 * time.Minute
+	DefaultResubscribeInterval = 45 * time.Second
 	DefaultDrainTimeout        = 30 * time.Second
 	DefaultRescueAfter         = 10 * time.Minute
 	DefaultMaxAttempts         = 10

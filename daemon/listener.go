@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,10 +68,14 @@ func (d *Daemon) handleCallback(w http.ResponseWriter, r *http.Request) {
 		d.reject(w, s, "malformed", http.StatusBadRequest, "reading the body: "+err.Error())
 		return
 	}
-	changes, err := parseChanges(body)
+	changes, ignored, err := parseChanges(body)
 	if err != nil {
 		d.reject(w, s, "malformed", http.StatusBadRequest, err.Error())
 		return
+	}
+	if len(ignored) > 0 {
+		d.metrics.rejected.WithLabelValues(s.alias, "ignored_element").Add(float64(len(ignored)))
+		d.log.Warn("callback elements ignored; the others are taken", "site", s.alias, "ignored", ignored)
 	}
 	now := d.now()
 	ns := make([]store.Notification, len(changes))
@@ -98,52 +103,58 @@ func (d *Daemon) reject(w http.ResponseWriter, s *site, reason string, status in
 	http.Error(w, msg, status)
 }
 
-// parseChanges decodes a callback body strictly: a JSON array of objects,
-// each an App change with a GUID objectID and a known changeType. Fields QRS
-// may add in later versions are accepted and ignored.
-func parseChanges(body []byte) ([]qrs.ChangeInfo, error) {
+// parseChanges decodes a callback body: a JSON array of change infos. Only
+// objectType, objectID and changeType decide: an App change with a GUID
+// objectID and a changeType of Add, Update or Delete (a number or a name)
+// is taken whatever its other fields hold (qrs.ChangeInfo reads them
+// leniently), since QRS does not send a rejected callback again. Other
+// elements are ignored, each with its reason. An error means the body held
+// nothing to take.
+func parseChanges(body []byte) (taken []qrs.ChangeInfo, ignored []string, err error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '[' {
-		return nil, errors.New("want a JSON array of change infos")
+		return nil, nil, errors.New("want a JSON array of change infos")
 	}
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %v", err)
+		return nil, nil, fmt.Errorf("invalid JSON: %v", err)
 	}
 	if len(raws) == 0 {
-		return nil, errors.New("the array holds no change info")
+		return nil, nil, errors.New("the array holds no change info")
 	}
 	if len(raws) > MaxChangesPerCallback {
-		return nil, fmt.Errorf("more than %d change infos in one callback", MaxChangesPerCallback)
+		return nil, nil, fmt.Errorf("more than %d change infos in one callback", MaxChangesPerCallback)
 	}
-	out := make([]qrs.ChangeInfo, len(raws))
 	for i, raw := range raws {
 		raw = bytes.TrimSpace(raw)
 		if len(raw) == 0 || raw[0] != '{' {
-			return nil, fmt.Errorf("element %d: want an object", i)
+			ignored = append(ignored, fmt.Sprintf("element %d: want an object", i))
+			continue
 		}
-		c := &out[i]
-		if err := json.Unmarshal(raw, c); err != nil {
-			return nil, fmt.Errorf("element %d: %v", i, err)
+		var c qrs.ChangeInfo
+		if err := json.Unmarshal(raw, &c); err != nil {
+			ignored = append(ignored, fmt.Sprintf("element %d: %v", i, err))
+			continue
 		}
-		if !guidRE.MatchString(c.ObjectID) {
-			return nil, fmt.Errorf("element %d: objectID %q is not a GUID", i, c.ObjectID)
+		switch {
+		case !strings.EqualFold(c.ObjectType, "App"):
+			ignored = append(ignored, fmt.Sprintf("element %d: objectType %q: only App changes are handled", i, c.ObjectType))
+			continue
+		case !guidRE.MatchString(c.ObjectID):
+			ignored = append(ignored, fmt.Sprintf("element %d: objectID %q is not a GUID", i, c.ObjectID))
+			continue
+		case c.ChangeType == qrs.ChangeUndefined:
+			ignored = append(ignored, fmt.Sprintf("element %d: changeType Undefined (0) says nothing; want Add, Update or Delete", i))
+			continue
 		}
-		if !strings.EqualFold(c.ObjectType, "App") {
-			return nil, fmt.Errorf("element %d: objectType %q: only App changes are handled", i, c.ObjectType)
-		}
-		switch c.ChangeType {
-		case qrs.ChangeAdd, qrs.ChangeUpdate, qrs.ChangeDelete:
-		default:
-			return nil, fmt.Errorf("element %d: changeType %d is not Add (1), Update (2) or Delete (3)", i, c.ChangeType)
-		}
-		for _, p := range c.ChangedProperties {
-			if len(p) > 200 {
-				return nil, fmt.Errorf("element %d: a changed property name is longer than 200 characters", i)
-			}
-		}
+		// A property name no QRS entity has is noise, not a reason to lose the change.
+		c.ChangedProperties = slices.DeleteFunc(c.ChangedProperties, func(p string) bool { return p == "" || len(p) > 200 })
+		taken = append(taken, c)
 	}
-	return out, nil
+	if len(taken) == 0 {
+		return nil, ignored, fmt.Errorf("no App change in the callback: %s", strings.Join(ignored, "; "))
+	}
+	return taken, ignored, nil
 }
 
 func (d *Daemon) handleReady(w http.ResponseWriter, r *http.Request) {

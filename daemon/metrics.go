@@ -14,22 +14,23 @@ import (
 type metrics struct {
 	reg *prometheus.Registry
 
-	received       *prometheus.CounterVec   // site
-	coalesced      *prometheus.CounterVec   // site
-	rejected       *prometheus.CounterVec   // site, reason
-	executions     *prometheus.CounterVec   // outcome
-	execDuration   prometheus.Histogram     //
-	stepDuration   *prometheus.HistogramVec // action, status
-	qrsLatency     *prometheus.HistogramVec // site, method, status
-	reloadOK       prometheus.Gauge
-	reloadTime     prometheus.Gauge
-	reloads        *prometheus.CounterVec // result
-	auditErrors    prometheus.Counter
-	siteUp         *prometheus.GaugeVec   // site
-	subscribes     *prometheus.CounterVec // site
-	catchupQueued  *prometheus.CounterVec // site
-	catchupErrors  *prometheus.CounterVec // site
-	queueDepthFunc func(ctx context.Context) (map[string]int, error)
+	received        *prometheus.CounterVec   // site
+	coalesced       *prometheus.CounterVec   // site
+	rejected        *prometheus.CounterVec   // site, reason
+	executions      *prometheus.CounterVec   // outcome
+	execDuration    prometheus.Histogram     //
+	stepDuration    *prometheus.HistogramVec // action, status
+	qrsLatency      *prometheus.HistogramVec // site, method, status
+	reloadOK        prometheus.Gauge
+	reloadTime      prometheus.Gauge
+	reloads         *prometheus.CounterVec // result
+	auditErrors     prometheus.Counter
+	siteUp          *prometheus.GaugeVec   // site
+	subscribes      *prometheus.CounterVec // site
+	subscribeErrors *prometheus.CounterVec // site
+	catchupQueued   *prometheus.CounterVec // site
+	catchupErrors   *prometheus.CounterVec // site
+	queueDepthFunc  func(ctx context.Context) (map[string]int, error)
 }
 
 func newMetrics() *metrics {
@@ -61,12 +62,14 @@ func newMetrics() *metrics {
 		Help: "1 when the site's last health check (/qrs/about) succeeded."}, []string{"site"})
 	m.subscribes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qsp_subscriptions_renewed_total",
 		Help: "Times the daemon (re)subscribed to a site's changes."}, []string{"site"})
+	m.subscribeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qsp_subscription_errors_total",
+		Help: "Renewals of a site's subscriptions that failed (it may not be notified until one succeeds)."}, []string{"site"})
 	m.catchupQueued = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qsp_catchup_apps_total",
 		Help: "Apps found changed by catch-up and queued as reconciled events."}, []string{"site"})
 	m.catchupErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qsp_catchup_errors_total",
 		Help: "Catch-up runs that failed."}, []string{"site"})
 	for _, c := range []prometheus.Collector{m.received, m.coalesced, m.rejected, m.executions, m.execDuration, m.stepDuration,
-		m.qrsLatency, m.reloadOK, m.reloadTime, m.reloads, m.auditErrors, m.siteUp, m.subscribes, m.catchupQueued, m.catchupErrors,
+		m.qrsLatency, m.reloadOK, m.reloadTime, m.reloads, m.auditErrors, m.siteUp, m.subscribes, m.subscribeErrors, m.catchupQueued, m.catchupErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), queueCollector{m}} {
 		f(c)
 	}

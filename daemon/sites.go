@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -44,30 +45,86 @@ func (d *Daemon) callbackURL(s *site) string {
 	return d.cfg.CallbackURL + "/callback/" + s.alias + "/" + s.token
 }
 
-// keepSite checks the site's health every health_interval. A watched site
-// is subscribed when it is first seen up, again when it comes back after a
-// failed check (a QRS restart drops subscriptions), and again every
-// resubscribe_interval (to heal a restart no check noticed); each time the
-// handles replaced are deleted, so QRS holds one live set.
+// keepSite watches one site: a health check every health_interval and, for
+// a watched site, a renewal of its subscriptions every resubscribe_interval.
+//
+// QRS forgets its subscriptions when it restarts, and nothing in its API
+// tells that it did: /qrs/about answers the same, subscriptions cannot be
+// listed, and a restart can be over between two health checks. So a
+// watched site is subscribed again on a timer (a new set first, then the
+// replaced handles deleted: never a moment without one, never two sets at
+// rest), soon after any failed health check, and every renewal is followed
+// by a catch-up, since a gap may have preceded it. A restart, however
+// short, is thus healed within resubscribe_interval, and what changed
+// meanwhile is caught up.
 func (d *Daemon) keepSite(ctx context.Context, s *site) {
-	t := time.NewTicker(d.cfg.HealthInterval)
-	defer t.Stop()
+	health := time.NewTicker(d.cfg.HealthInterval)
+	defer health.Stop()
+	renewal := time.NewTimer(d.cfg.ResubscribeInterval)
+	defer renewal.Stop()
+	if !s.watch {
+		renewal.Stop()
+	}
+	timed := false // this round was started by the renewal timer, not the health ticker
 	for {
-		d.checkSite(ctx, s)
+		var renew bool
+		if timed {
+			s.mu.Lock()
+			renew = s.up // when down, the health check renews once it is back
+			s.mu.Unlock()
+		} else {
+			renew = d.checkSite(ctx, s)
+		}
+		if renew && s.watch {
+			d.renew(ctx, s)
+		}
+		if s.watch {
+			renewal.Reset(d.untilRenewal(s))
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-health.C:
+			timed = false
+		case <-renewal.C:
+			timed = true
 		}
 	}
 }
 
-func (d *Daemon) checkSite(ctx context.Context, s *site) {
+// renewRetry is how soon a renewal that failed while the site answered is
+// tried again.
+const renewRetry = 5 * time.Second
+
+// untilRenewal says when the site's subscriptions are renewed next.
+func (d *Daemon) untilRenewal(s *site) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case !s.up:
+		return d.cfg.ResubscribeInterval // the health check renews when it is back
+	case s.resubscribe || s.subscribedAt.IsZero():
+		return min(renewRetry, d.cfg.ResubscribeInterval)
+	}
+	return max(0, d.cfg.ResubscribeInterval-d.now().Sub(s.subscribedAt))
+}
+
+// checkSite probes GET /qrs/about and says whether the subscriptions must
+// be renewed now: the site answers and was down, a probe failed since (a
+// restart may have dropped them), the last renewal failed, or none was
+// made yet. The probe is one attempt, so that even a short outage shows;
+// only if a second look (with the client's retries) fails too is the site
+// counted down, so that an isolated error is not an outage.
+func (d *Daemon) checkSite(ctx context.Context, s *site) (renew bool) {
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	_, err := s.client.About(cctx)
+	_, err := s.client.About(qrs.WithRetryBudget(cctx, 0))
+	blip := err != nil
+	if err != nil && qrs.IsRetryable(err) {
+		_, err = s.client.About(qrs.WithRetryBudget(cctx, healthRetryBudget))
+	}
 	cancel()
 	if ctx.Err() != nil {
-		return
+		return false
 	}
 	s.mu.Lock()
 	wasUp, checked := s.up, s.checked
@@ -79,31 +136,49 @@ func (d *Daemon) checkSite(ctx context.Context, s *site) {
 		if wasUp || !checked {
 			d.log.Warn("site unreachable", "site", s.alias, "err", err)
 		}
-		return
+		return false
 	}
 	s.up, s.lastErr = true, ""
-	retry := s.resubscribe
-	due := !wasUp || retry || d.now().Sub(s.subscribedAt) >= d.cfg.ResubscribeInterval
+	renew = !wasUp || blip || s.resubscribe || s.subscribedAt.IsZero()
 	s.mu.Unlock()
 	d.metrics.siteUp.WithLabelValues(s.alias).Set(1)
 	if !wasUp && checked {
 		d.log.Info("site reachable again", "site", s.alias)
+	} else if blip && s.watch {
+		d.log.Info("a health probe failed; renewing the subscriptions in case the site restarted", "site", s.alias)
 	}
-	if !s.watch || !due {
-		return
-	}
-	if err := d.subscribe(ctx, s); err != nil {
-		d.log.Error("subscribing to the site's changes failed; retrying at the next health check", "site", s.alias, "err", err)
+	return renew
+}
+
+// healthRetryBudget bounds the second look of a health check;
+// renewTimeout a renewal.
+const (
+	healthRetryBudget = 2 * time.Second
+	renewTimeout      = 30 * time.Second
+)
+
+// renew subscribes the site again and catches up: whatever made the
+// renewal due (the start, an outage, the timer), changes may have been
+// missed before it.
+func (d *Daemon) renew(ctx context.Context, s *site) {
+	// A renewal runs to its end even when the daemon stops meanwhile: a
+	// subscription cut off between QRS making it and the daemon recording
+	// its handle could never be deleted.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), renewTimeout)
+	err := d.subscribe(sctx, s)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		d.metrics.subscribeErrors.WithLabelValues(s.alias).Inc()
+		d.log.Error("subscribing to the site's changes failed; trying again soon", "site", s.alias, "err", err, "retry_in", min(renewRetry, d.cfg.ResubscribeInterval))
 		s.mu.Lock()
 		s.resubscribe = true
 		s.mu.Unlock()
 		return
 	}
-	if !wasUp || retry {
-		// The site was down, restarting, unsubscribed, or this is the
-		// start: changes may have been missed.
-		d.kickCatchup(s)
-	}
+	d.kickCatchup(s)
 }
 
 // subscribe makes a new set of subscriptions for the site, then deletes the
@@ -134,22 +209,34 @@ func (d *Daemon) subscribe(ctx context.Context, s *site) error {
 		}
 	}
 	for _, h := range old {
-		if err := s.client.Unsubscribe(ctx, h); err != nil && !qrs.IsNotFound(err) {
+		err := s.client.Unsubscribe(ctx, h)
+		switch {
+		case err == nil, qrs.IsNotFound(err):
+		case qrs.IsRetryable(err):
 			// Keep it recorded so the next renewal tries again.
-			d.log.Warn("could not delete a replaced subscription", "site", s.alias, "handle", h, "err", err)
+			d.log.Warn("could not delete a replaced subscription; the next renewal tries again", "site", s.alias, "handle", h, "err", err)
 			made = append(made, h)
+		default:
+			// QRS refuses it for good (a handle a restart already dropped).
+			d.log.Info("a replaced subscription could not be deleted and is forgotten", "site", s.alias, "handle", h, "err", err)
 		}
 	}
 	if err := d.store.SetHandles(ctx, s.alias, made); err != nil {
 		return err
 	}
 	s.mu.Lock()
+	routine := len(s.handles) > 0 && !s.resubscribe // a timed renewal of a working set
 	s.handles = made[:len(subscriptions)]
 	s.subscribedAt = d.now()
 	s.resubscribe = false
+	handles := s.handles
 	s.mu.Unlock()
 	d.metrics.subscribes.WithLabelValues(s.alias).Inc()
-	d.log.Info("subscribed to the site's app changes", "site", s.alias, "handles", s.handles)
+	level := slog.LevelInfo
+	if routine {
+		level = slog.LevelDebug
+	}
+	d.log.Log(ctx, level, "subscribed to the site's app changes", "site", s.alias, "handles", handles)
 	return nil
 }
 

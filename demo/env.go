@@ -57,6 +57,9 @@ type Options struct {
 	NoS3 bool
 	// CoalesceWindow is the daemon's coalesce_window (default 150ms).
 	CoalesceWindow time.Duration
+	// Config adds top-level configuration keys (resubscribe_interval: 3s),
+	// overriding the environment's own.
+	Config map[string]any
 	// Log receives the daemon's and simulator's log (text); nil: Dir/daemon.log.
 	Log io.Writer
 	// Progress, if set, receives the daemon's progress reports of long steps.
@@ -296,6 +299,9 @@ func (e *Env) writeConfig(opts Options, listen string) (string, error) {
 	}
 	if len(opts.Vars) > 0 {
 		cfg["vars"] = opts.Vars
+	}
+	for k, v := range opts.Config {
+		cfg[k] = v
 	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {

@@ -326,8 +326,9 @@ func TestScenarioPromoteOnReload(t *testing.T) {
 
 func TestScenarioOneTargetSiteFails(t *testing.T) {
 	env, p := startScenario(t, nil)
-	// Every upload to prod fails permanently.
-	env.Sim.Site("prod").SetFaults(qrssim.Faults{ErrorPaths: []string{"/qrs/app/upload"}, ErrorStatus: 500})
+	// Every upload to prod is refused: a permanent failure (a 500 would be
+	// transient, and retried).
+	env.Sim.Site("prod").SetFaults(qrssim.Faults{ErrorPaths: []string{"/qrs/app/upload"}, ErrorStatus: 403})
 	const app = "App A"
 	play(t, p, Act{
 		Title: "approve to test and prod while prod refuses uploads",

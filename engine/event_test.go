@@ -13,11 +13,11 @@ func TestReadEventOddShapes(t *testing.T) {
 		`"x"`:                                  "the event is a JSON string; want an object with",
 		`{"app": {"id": "x", "owner": "bob"}}`: "app.owner holds a JSON string, want an object",
 		`{"app": {"id": "x"}, "owner": 3}`:     "owner holds a JSON number, want an object",
-		`{"app": {"id": "x"}, "notification": {}}`:                         "notification holds a JSON object, want a list",
-		`{"app": {"id": "x"}, "notification": [{"changeType": "Update"}]}`: "notification.changeType holds a JSON string, want a whole number",
-		`{"app": {"id": "x", "fileSize": "big"}}`:                          "app.fileSize holds a JSON string, want a whole number",
-		`{"app": {"id": "x", "published": "yes"}}`:                         "app.published holds a JSON string, want true or false",
-		`{"app": {"id": "x"}, "receivedAt": "yesterday"}`:                  `receivedAt: want an RFC 3339 time like 2026-11-27T09:30:05Z, got "yesterday"`,
+		`{"app": {"id": "x"}, "notification": {}}`:                          "notification holds a JSON object, want a list",
+		`{"app": {"id": "x"}, "notification": [{"changeType": "Renamed"}]}`: `changeType "Renamed" is not Add, Update, Delete`,
+		`{"app": {"id": "x", "fileSize": "big"}}`:                           "app.fileSize holds a JSON string, want a whole number",
+		`{"app": {"id": "x", "published": "yes"}}`:                          "app.published holds a JSON string, want true or false",
+		`{"app": {"id": "x"}, "receivedAt": "yesterday"}`:                   `receivedAt: want an RFC 3339 time like 2026-11-27T09:30:05Z, got "yesterday"`,
 	}
 	for in, want := range tests {
 		_, err := ReadEvent(strings.NewReader(in))

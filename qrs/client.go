@@ -18,8 +18,9 @@ const (
 	DefaultPort            = 4242
 	DefaultConnectTimeout  = 10 * time.Second
 	DefaultResponseTimeout = 2 * time.Minute
-	DefaultMaxAttempts     = 4
-	DefaultRetryBackoff    = 250 * time.Millisecond
+	DefaultMaxAttempts     = 6
+	DefaultRetryBackoff    = 100 * time.Millisecond
+	DefaultRetryBudget     = 10 * time.Second
 )
 
 // updateAttempts bounds how often UpdateApp re-reads after a 409.
@@ -41,11 +42,15 @@ type SiteConfig struct {
 	// Observe, when set, is called after every request (for metrics).
 	Observe func(site, method, route string, status int, d time.Duration)
 
-	// MaxAttempts bounds the attempts of an idempotent call (GET, PUT,
-	// DELETE) failing transiently; default 4. POSTs are attempted once.
+	// MaxAttempts bounds the attempts of one call failing transiently;
+	// default 6. Reads and deletes are repeated; other writes only after
+	// checking that the failed attempt did not take effect (see README).
 	MaxAttempts int
-	// RetryBackoff is the first retry's delay (doubling, with jitter); default 250ms.
+	// RetryBackoff is the first retry's delay (doubling, with jitter between half and all of it); default 100ms.
 	RetryBackoff time.Duration
+	// RetryBudget is how long after its start a call may still begin a
+	// retry; default 10s. Longer outages are the caller's to wait out.
+	RetryBudget time.Duration
 }
 
 // Client talks to one QRS site. It is safe for concurrent use.
@@ -90,6 +95,9 @@ func NewClient(cfg SiteConfig) (*Client, error) {
 	}
 	if cfg.RetryBackoff <= 0 {
 		cfg.RetryBackoff = DefaultRetryBackoff
+	}
+	if cfg.RetryBudget <= 0 {
+		cfg.RetryBudget = DefaultRetryBudget
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()

@@ -18,6 +18,8 @@ func (c *Client) CustomPropertyDefinitions(ctx context.Context, f *Filter) ([]Cu
 }
 
 // CreateCustomPropertyDefinition creates one (POST /qrs/custompropertydefinition).
+// After a failure that may have reached the server, a definition of that
+// name is looked for before trying again.
 func (c *Client) CreateCustomPropertyDefinition(ctx context.Context, d CustomPropertyDefinition) (*CustomPropertyDefinition, error) {
 	if strings.TrimSpace(d.Name) == "" {
 		return nil, fmt.Errorf("qrs %s: a custom property definition needs a name", c.cfg.Alias)
@@ -36,7 +38,20 @@ func (c *Client) CreateCustomPropertyDefinition(ctx context.Context, d CustomPro
 		return nil, err
 	}
 	var out CustomPropertyDefinition
-	if err := c.send(ctx, k, &out); err != nil {
+	err = c.write(ctx, k, &out, func(ctx context.Context) (bool, error) {
+		ds, err := c.CustomPropertyDefinitions(ctx, Eq("name", d.Name))
+		if err != nil {
+			return false, err
+		}
+		for _, found := range ds {
+			if strings.EqualFold(found.Name, d.Name) {
+				out = found
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return &out, nil

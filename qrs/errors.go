@@ -21,6 +21,8 @@ var ErrReadOnly = errors.New("qrs: read-only client refuses writes (dry-run)")
 const maxErrorBody = 1024
 
 // Error is a QRS call that answered with an error status (or not at all).
+// Transient tells whether trying again later may succeed; IsRetryable asks
+// the same of any error.
 type Error struct {
 	Site   string
 	Method string
@@ -30,6 +32,7 @@ type Error struct {
 	Err    error  // the transport error when Status is 0
 
 	retryAfter time.Duration // the server's Retry-After, if any
+	sent       bool          // the request was written: the server may have acted on it
 }
 
 // Error says which site and request failed, and how.
@@ -65,21 +68,45 @@ func IsNotFound(err error) bool { return statusOf(err) == http.StatusNotFound }
 // IsConflict reports a 409.
 func IsConflict(err error) bool { return statusOf(err) == http.StatusConflict }
 
-// IsRetryable reports a transient failure worth retrying: a connection
-// error, 502, 503 or 504. Certificate problems, refused writes and a
-// cancelled context are not transient.
-func IsRetryable(err error) bool {
-	var e *Error
-	if !errors.As(err, &e) {
-		return false
-	}
-	switch e.Status {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	case 0:
+// Transient reports a failure worth trying again later: no answer
+// (connection refused or reset, a timeout, a TLS handshake cut short), any
+// 5xx but 501 and 505 (the server cannot do this at all), 408, 429, and 409
+// on a PUT (someone saved the entity in between). Permanent: every other
+// 4xx (400 bad parameters, 401, 403, 404), certificate problems, refused
+// writes (read-only client) and a cancelled context.
+func (e *Error) Transient() bool {
+	switch s := e.Status; {
+	case s == 0:
 		return e.Err != nil && transientTransport(e.Err)
+	case s == http.StatusRequestTimeout, s == http.StatusTooManyRequests:
+		return true
+	case s == http.StatusConflict:
+		return e.Method == http.MethodPut
+	case s >= 500:
+		return s != http.StatusNotImplemented && s != http.StatusHTTPVersionNotSupported
 	}
 	return false
+}
+
+// RetryAfter is the wait the server asked for with Retry-After (429, 503),
+// 0 when it named none.
+func (e *Error) RetryAfter() time.Duration { return e.retryAfter }
+
+// notDone reports a failure that certainly left the server unchanged: the
+// request was never written (refused connection, failed handshake), or the
+// server said it did not take it (429). A write may be repeated after it
+// without first checking whether it took effect.
+func (e *Error) notDone() bool {
+	return (e.Status == 0 && !e.sent && e.Err != nil && transientTransport(e.Err)) || e.Status == http.StatusTooManyRequests
+}
+
+// IsRetryable reports a transient failure (see Error.Transient): an *Error
+// anywhere in err's chain that is transient. The client has already spent
+// its retry budget on it; a caller that can wait longer (a durable queue)
+// tries the whole operation again later.
+func IsRetryable(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Transient()
 }
 
 // transientTransport tells a connection that failed (refused, reset, timed

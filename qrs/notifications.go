@@ -17,7 +17,10 @@ type Subscription struct {
 }
 
 // Subscribe adds a change subscription and returns its handle. QRS makes a
-// new subscription each time: delete handles you replace.
+// new subscription each time: delete handles you replace. It is repeated
+// only when the failed attempt never reached the server: QRS cannot list
+// subscriptions, so one made by an attempt whose answer was lost could not
+// be found, and a repeat would leave two. The caller tries again later.
 func (c *Client) Subscribe(ctx context.Context, s Subscription) (handle string, err error) {
 	if s.Name == "" || s.URL == "" {
 		return "", fmt.Errorf("qrs %s: a subscription needs an entity name (App) and a callback URL", c.cfg.Alias)
@@ -43,7 +46,7 @@ func (c *Client) Subscribe(ctx context.Context, s Subscription) (handle string, 
 	var out struct {
 		Value string `json:"value"`
 	}
-	if err := c.send(ctx, k, &out); err != nil {
+	if err := c.write(ctx, k, &out, nil); err != nil {
 		return "", err
 	}
 	if out.Value == "" {
@@ -52,7 +55,8 @@ func (c *Client) Subscribe(ctx context.Context, s Subscription) (handle string, 
 	return out.Value, nil
 }
 
-// Unsubscribe removes a subscription (DELETE /qrs/notification?handle=…).
+// Unsubscribe removes a subscription (DELETE /qrs/notification?handle=…);
+// repeated on transient failures.
 func (c *Client) Unsubscribe(ctx context.Context, handle string) error {
 	r, p := route("/qrs/notification")
 	return c.send(ctx, call{method: http.MethodDelete, route: r, path: p, query: query("handle", handle)}, nil)

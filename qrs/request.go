@@ -13,10 +13,12 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,7 +79,8 @@ type call struct {
 	stream  io.Reader
 	size    int64 // of stream; -1 unknown
 	ctype   string
-	content bool // content transfer: bounded by ctx only, not by the response timeout
+	content bool         // content transfer: bounded by ctx only, not by the response timeout
+	rewind  func() error // puts stream back at its start for another attempt; nil: it cannot be
 }
 
 // route fills a template such as /qrs/app/{id}/copy with path-escaped
@@ -138,37 +141,88 @@ func newGUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-func idempotent(method string) bool {
-	return method == http.MethodGet || method == http.MethodPut || method == http.MethodDelete
+// send makes a call and decodes a JSON answer into out (nil: the answer is
+// discarded). GETs and DELETEs are repeated on transient failures, within
+// the retry budget; a DELETE that answers 404 after a failed attempt is
+// done (the failed attempt deleted it). Other writes go through write.
+func (c *Client) send(ctx context.Context, k call, out any) error {
+	if err := c.writable(k); err != nil {
+		return err
+	}
+	ctx, deadline := c.budget(ctx)
+	repeat := k.method == http.MethodGet || k.method == http.MethodDelete
+	for n := 1; ; n++ {
+		err := c.sendOnce(ctx, k, out)
+		if err == nil {
+			return nil
+		}
+		if n > 1 && k.method == http.MethodDelete && IsNotFound(err) {
+			return nil
+		}
+		if !repeat || !c.pause(ctx, k, n, err, deadline) {
+			return err
+		}
+	}
 }
 
-// send makes a call, retrying transient failures of idempotent methods, and
-// decodes a JSON answer into out (nil: the answer is discarded).
-func (c *Client) send(ctx context.Context, k call, out any) error {
-	resp, err := c.retry(ctx, k, func(ctx context.Context) (*http.Response, error) {
-		if k.content {
-			return c.attempt(ctx, k)
+// write makes a call that must not be repeated blindly: once the failed
+// attempt may have reached the server, took reports whether it took effect
+// (and fills the result itself when it did); only if it did not is the call
+// made again, within the retry budget. took nil: the call is repeated only
+// when the failed attempt certainly changed nothing (it was never sent).
+func (c *Client) write(ctx context.Context, k call, out any, took func(context.Context) (bool, error)) error {
+	if err := c.writable(k); err != nil {
+		return err
+	}
+	ctx, deadline := c.budget(ctx)
+	for n := 1; ; n++ {
+		err := c.sendOnce(ctx, k, out)
+		if err == nil || !IsRetryable(err) {
+			return err
 		}
-		// Bound the whole attempt, answer included; the transport bounds the
-		// wait for headers of content calls.
-		actx, cancel := context.WithTimeout(ctx, c.conn.cfg.ResponseTimeout)
-		defer cancel()
-		resp, err := c.attempt(actx, k)
-		if err != nil {
-			if ctx.Err() == nil && actx.Err() != nil {
-				err = c.errorf(k, fmt.Errorf("no answer within the response timeout (%s)", c.conn.cfg.ResponseTimeout))
+		var e *Error
+		unchanged := errors.As(err, &e) && e.notDone()
+		if !unchanged && took == nil {
+			return err
+		}
+		again := c.pause(ctx, k, n, err, deadline)
+		if !unchanged {
+			// Checked even when the budget is spent: a caller told "failed"
+			// must be able to trust that nothing was made.
+			done, verr := took(ctx)
+			if verr != nil {
+				c.conn.log.Warn("QRS call failed and whether it took effect is unknown", "site", c.conn.cfg.Alias,
+					"method", k.method, "route", k.route, "err", err, "check_err", verr)
+				return err
 			}
-			return nil, err
+			if done {
+				c.conn.log.Info("QRS call answered an error but had taken effect", "site", c.conn.cfg.Alias,
+					"method", k.method, "route", k.route, "err", err)
+				return nil
+			}
 		}
-		// Read the answer while the attempt's deadline still holds.
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return nil, c.errorf(k, fmt.Errorf("reading the answer: %w", err))
+		if !again {
+			return err
 		}
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		return resp, nil
-	})
+		if k.rewind != nil {
+			if rerr := k.rewind(); rerr != nil {
+				return err
+			}
+		}
+	}
+}
+
+// writable refuses writes on a read-only client.
+func (c *Client) writable(k call) error {
+	if c.readOnly && k.method != http.MethodGet {
+		return c.errorf(k, ErrReadOnly)
+	}
+	return nil
+}
+
+// sendOnce makes one attempt and decodes its answer.
+func (c *Client) sendOnce(ctx context.Context, k call, out any) error {
+	resp, err := c.exchange(ctx, k)
 	if err != nil {
 		return err
 	}
@@ -183,10 +237,47 @@ func (c *Client) send(ctx context.Context, k call, out any) error {
 	return nil
 }
 
-// open makes a content call and returns the response with its body open.
+// exchange makes one attempt. An ordinary call is bounded, answer
+// included, by the response timeout and its answer is read whole; a content
+// call is bounded by ctx only and its body is left open.
+func (c *Client) exchange(ctx context.Context, k call) (*http.Response, error) {
+	if k.content {
+		return c.attempt(ctx, k)
+	}
+	actx, cancel := context.WithTimeout(ctx, c.conn.cfg.ResponseTimeout)
+	defer cancel()
+	resp, err := c.attempt(actx, k)
+	if err != nil {
+		var e *Error
+		var timeout net.Error
+		sentTimeout := errors.As(err, &e) && e.sent && errors.As(err, &timeout) && timeout.Timeout() // the transport's header timeout
+		if ctx.Err() == nil && (actx.Err() != nil || sentTimeout) {
+			e := c.errorf(k, fmt.Errorf("no answer within the response timeout (%s)", c.conn.cfg.ResponseTimeout))
+			e.sent = true
+			return nil, e
+		}
+		return nil, err
+	}
+	// Read the answer while the attempt's deadline still holds.
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		e := c.errorf(k, fmt.Errorf("reading the answer: %w", err))
+		e.sent = true
+		return nil, e
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}
+
+// open makes a content call (one attempt) and returns the response with its
+// body open.
 func (c *Client) open(ctx context.Context, k call) (*http.Response, error) {
+	if err := c.writable(k); err != nil {
+		return nil, err
+	}
 	k.content = true
-	return c.retry(ctx, k, func(ctx context.Context) (*http.Response, error) { return c.attempt(ctx, k) })
+	return c.exchange(ctx, k)
 }
 
 func (k call) logPath() string {
@@ -200,43 +291,58 @@ func (c *Client) errorf(k call, err error) *Error {
 	return &Error{Site: c.conn.cfg.Alias, Method: k.method, Path: k.logPath(), Err: err}
 }
 
-// retry runs one attempt, or several with backoff and jitter when the method
-// is idempotent and the failure transient.
-func (c *Client) retry(ctx context.Context, k call, attempt func(context.Context) (*http.Response, error)) (*http.Response, error) {
-	if c.readOnly && k.method != http.MethodGet {
-		return nil, c.errorf(k, ErrReadOnly)
+type budgetKey struct{}
+
+// WithRetryBudget returns a context under which QRS calls start no retry
+// later than d from now (0: every call is attempted once). Calls made to
+// complete another (the checks of a write) share its budget.
+func WithRetryBudget(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, budgetKey{}, time.Now().Add(d))
+}
+
+// budget returns the time after which no retry starts: the context's, or
+// RetryBudget from now (recorded in the returned context for the calls made
+// to complete this one).
+func (c *Client) budget(ctx context.Context) (context.Context, time.Time) {
+	if t, ok := ctx.Value(budgetKey{}).(time.Time); ok {
+		return ctx, t
 	}
-	attempts := 1
-	if idempotent(k.method) && k.stream == nil {
-		attempts = c.conn.cfg.MaxAttempts
+	t := time.Now().Add(c.conn.cfg.RetryBudget)
+	return context.WithValue(ctx, budgetKey{}, t), t
+}
+
+// pause waits before attempt n+1 of a call that failed with err: false (at
+// once) when err is permanent, the attempts or the budget are spent, or ctx
+// ends.
+func (c *Client) pause(ctx context.Context, k call, n int, err error, deadline time.Time) bool {
+	if !IsRetryable(err) || n >= c.conn.cfg.MaxAttempts || ctx.Err() != nil {
+		return false
 	}
-	for i := 1; ; i++ {
-		resp, err := attempt(ctx)
-		if err == nil || i >= attempts || !IsRetryable(err) || ctx.Err() != nil {
-			return resp, err
-		}
-		delay := c.backoff(i, err)
-		c.conn.log.Warn("QRS call failed, retrying", "site", c.conn.cfg.Alias, "method", k.method,
-			"route", k.route, "attempt", i, "delay", delay, "err", err)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, err
-		case <-t.C:
-		}
+	delay := c.backoff(n, err)
+	if time.Now().Add(delay).After(deadline) {
+		return false
+	}
+	c.conn.log.Warn("QRS call failed, retrying", "site", c.conn.cfg.Alias, "method", k.method,
+		"route", k.route, "attempt", n, "delay", delay, "err", err)
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
-// backoff is exponential with full jitter, capped; a server's Retry-After is
-// honoured up to the cap.
-func (c *Client) backoff(attempt int, err error) time.Duration {
+// backoff is exponential with jitter (between half and all of the step),
+// capped; a server's Retry-After is honoured.
+func (c *Client) backoff(n int, err error) time.Duration {
 	const maxDelay = 10 * time.Second
 	var e *Error
 	if errors.As(err, &e) && e.retryAfter > 0 {
-		return min(e.retryAfter, maxDelay)
+		return e.retryAfter
 	}
-	d := c.conn.cfg.RetryBackoff << (attempt - 1)
+	d := c.conn.cfg.RetryBackoff << (n - 1)
 	if d <= 0 || d > maxDelay {
 		d = maxDelay
 	}
@@ -278,6 +384,13 @@ func (c *Client) attempt(ctx context.Context, k call) (*http.Response, error) {
 		req.Header.Set("Content-Type", k.ctype)
 	}
 
+	// Whether the request was written tells a failure that changed nothing
+	// (never sent) from one the server may have acted on.
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		WroteHeaders: func() { wrote.Store(true) },
+	}))
+
 	start := time.Now()
 	resp, err := c.conn.http.Do(req)
 	status := 0
@@ -292,7 +405,9 @@ func (c *Client) attempt(ctx context.Context, k call) (*http.Response, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // its message repeats the URL, xrfkey included
 		}
-		return nil, c.errorf(k, c.conn.explainTLS(err))
+		e := c.errorf(k, c.conn.explainTLS(err))
+		e.sent = wrote.Load()
+		return nil, e
 	}
 	if status/100 == 2 {
 		return resp, nil
@@ -303,9 +418,23 @@ func (c *Client) attempt(ctx context.Context, k call) (*http.Response, error) {
 	if len(text) > maxErrorBody {
 		msg = string(text[:maxErrorBody]) + "…"
 	}
-	e := &Error{Site: c.conn.cfg.Alias, Method: k.method, Path: k.logPath(), Status: status, Body: msg}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-		e.retryAfter = time.Duration(s) * time.Second
-	}
+	e := &Error{Site: c.conn.cfg.Alias, Method: k.method, Path: k.logPath(), Status: status, Body: msg, sent: true}
+	e.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	return nil, e
+}
+
+// parseRetryAfter reads Retry-After as seconds or as an HTTP date; 0 when
+// absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(s, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
 }

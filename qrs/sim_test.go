@@ -481,11 +481,11 @@ func TestSimRetries(t *testing.T) {
 		}
 	})
 
-	t.Run("upload not retried", func(t *testing.T) {
+	t.Run("upload of a body that cannot be read again not retried", func(t *testing.T) {
 		dev.ResetRequests()
 		dev.SetFaults(qrssim.Faults{ErrorStatus: 503, ErrorCount: 1, ErrorPaths: []string{"/qrs/app/upload"}})
 		defer dev.SetFaults(qrssim.Faults{})
-		_, err := c.UploadApp(ctx, "once", true, bytes.NewReader(make([]byte, 1<<16)), -1)
+		_, err := c.UploadApp(ctx, "once", true, io.MultiReader(bytes.NewReader(make([]byte, 1<<16))), -1)
 		if !qrs.IsRetryable(err) {
 			t.Fatalf("upload: %v, want a 503", err)
 		}

@@ -2,6 +2,7 @@ package qrs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,22 +23,40 @@ type Download struct {
 }
 
 // ExportApp exports an app (POST /qrs/app/{id}/export/{token}[?skipData=true])
-// and opens its download. On any failure the export token is cancelled.
+// and opens its download. Each attempt uses a new token; the token of a
+// failed attempt is cancelled (its export, if the server made one, is
+// discarded), and a transient failure of the export or of opening the
+// download makes another, within the retry budget.
 func (c *Client) ExportApp(ctx context.Context, id string, skipData bool) (*Download, error) {
+	k := call{method: http.MethodPost, route: "/qrs/app/{id}/export/{token}", path: "/qrs/app/" + url.PathEscape(id) + "/export"}
+	if err := c.writable(k); err != nil {
+		return nil, err
+	}
+	ctx, deadline := c.budget(ctx)
+	for n := 1; ; n++ {
+		d, err := c.exportOnce(ctx, id, skipData)
+		if err == nil {
+			return d, nil
+		}
+		if !c.pause(ctx, k, n, err, deadline) {
+			return nil, err
+		}
+	}
+}
+
+func (c *Client) exportOnce(ctx context.Context, id string, skipData bool) (*Download, error) {
 	token := newGUID()
 	q := ""
 	if skipData {
 		q = query("skipData", "true")
 	}
 	r, p := route("/qrs/app/{id}/export/{token}", id, token)
-	if c.readOnly {
-		return nil, c.errorf(call{method: http.MethodPost, path: p, query: q}, ErrReadOnly)
-	}
 	cancel := func() { c.cancelExport(ctx, id, token) }
 	var er ExportResponse
-	if err := c.send(ctx, call{method: http.MethodPost, route: r, path: p, query: q}, &er); err != nil {
-		// A lost answer may hide an export that was made.
-		if statusOf(err) == 0 {
+	if err := c.sendOnce(ctx, call{method: http.MethodPost, route: r, path: p, query: q}, &er); err != nil {
+		// A failure after the request was sent may hide an export that was made.
+		var e *Error
+		if errors.As(err, &e) && e.sent && (e.Status == 0 || e.Status >= 500) {
 			cancel()
 		}
 		return nil, err
@@ -75,7 +94,8 @@ func (c *Client) downloadURL(p string) (*url.URL, error) {
 // cancelExport deletes an export token, best effort: it runs even when ctx
 // is already cancelled, which is often why the export is being cancelled.
 func (c *Client) cancelExport(ctx context.Context, id, token string) {
-	ctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	// Its own retry budget: a download is closed long after the export.
+	ctx, stop := context.WithTimeout(WithRetryBudget(context.WithoutCancel(ctx), c.conn.cfg.RetryBudget), 30*time.Second)
 	defer stop()
 	r, p := route("/qrs/app/{id}/export/{token}", id, token)
 	if err := c.send(ctx, call{method: http.MethodDelete, route: r, path: p}, nil); err != nil && !IsNotFound(err) {
@@ -120,8 +140,12 @@ func (d *download) Close() error {
 }
 
 // UploadApp uploads a .qvf as a new app (POST /qrs/app/upload?name=…&keepdata=…),
-// streaming body (size -1 when unknown: chunked). Never buffers it whole, and
-// never retries (the body cannot be replayed, and a second app could result).
+// streaming body (size -1 when unknown: chunked); it never buffers it whole.
+// After a failure that may have reached the server, the app is looked for
+// (by name, owned by the caller, not there before the first attempt): an
+// error answered after the upload was made never makes a second app. It is
+// uploaded again only when body is an io.Seeker (it is rewound to where it
+// started); other bodies cannot be replayed, and the error is returned.
 func (c *Client) UploadApp(ctx context.Context, name string, keepData bool, body io.Reader, size int64) (*App, error) {
 	if strings.TrimSpace(name) == "" {
 		return nil, fmt.Errorf("qrs %s: uploading an app needs a name", c.cfg.Alias)
@@ -135,8 +159,20 @@ func (c *Client) UploadApp(ctx context.Context, name string, keepData bool, body
 		query:  query("name", name, "keepdata", strconv.FormatBool(keepData)),
 		stream: body, size: size, ctype: "application/vnd.qlik.sense.app", content: true,
 	}
+	if err := c.writable(k); err != nil {
+		return nil, err
+	}
+	k.rewind = func() error { return errors.New("the content cannot be read again") }
+	if sk, ok := body.(io.Seeker); ok {
+		if start, err := sk.Seek(0, io.SeekCurrent); err == nil {
+			k.rewind = func() error {
+				_, err := sk.Seek(start, io.SeekStart)
+				return err
+			}
+		}
+	}
 	var a App
-	if err := c.send(ctx, k, &a); err != nil {
+	if err := c.createApp(ctx, k, name, &a); err != nil {
 		return nil, err
 	}
 	return &a, nil

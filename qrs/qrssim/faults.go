@@ -3,6 +3,7 @@ package qrssim
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,14 +17,20 @@ type Faults struct {
 	// BytesPerSecond caps content transfers (export downloads and uploads).
 	BytesPerSecond int64
 	// ErrorRate is the fraction of matching requests that fail, spread
-	// evenly and deterministically (0.5: the 1st, 3rd, 5th … fail). When it
-	// is 0 but ErrorStatus, ErrorCount or DropConnections is set, every
-	// matching request fails.
+	// evenly and deterministically (0.5: the 1st, 3rd, 5th … fail), or at
+	// random with Seed. When it is 0 but ErrorStatus, ErrorCount or
+	// DropConnections is set, every matching request fails.
 	ErrorRate float64
+	// Seed, when not 0, draws failures (and AfterWork) at random from a
+	// generator seeded with it: the same requests in the same order fail
+	// the same way in every run.
+	Seed uint64
 	// ErrorPaths limits failures to paths with these prefixes
 	// (case-insensitive, e.g. "/qrs/app/upload"); empty: every path. A
 	// segment "*" matches any one segment ("/qrs/app/*/publish").
 	ErrorPaths []string
+	// ErrorMethods limits failures to these methods (GET, POST …); empty: all.
+	ErrorMethods []string
 	// ErrorSkip lets the first ErrorSkip matching requests through before
 	// failures start (ErrorSkip 1: the second publish fails, not the first).
 	ErrorSkip int
@@ -34,6 +41,28 @@ type Faults struct {
 	ErrorCount int
 	// DropConnections makes failures close the connection without an answer.
 	DropConnections bool
+	// AfterWork is the fraction of failures that come after the request was
+	// carried out (the change made, its notifications fired, the answer
+	// thrown away): 0 none, 1 every one; spread like ErrorRate.
+	AfterWork float64
+	// RetryAfter is sent with failures as Retry-After (whole seconds, rounded up).
+	RetryAfter time.Duration
+	// RequestsPerSecond throttles the site: requests beyond this rate (a
+	// burst of one second's worth is allowed) get 429 with Retry-After.
+	RequestsPerSecond float64
+	// DuplicateNotifications sends every notification twice (on top of
+	// SiteOptions.NotifyCopies).
+	DuplicateNotifications bool
+}
+
+// fault is what happens to one request.
+type fault struct {
+	fail       bool
+	status     int
+	drop       bool // close the connection instead of answering
+	after      bool // fail only once the request's work is done
+	retryAfter time.Duration
+	latency    time.Duration
 }
 
 // Request is one entry of a site's request log.
@@ -66,41 +95,77 @@ func (s *Site) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = f
-	s.faultSeen, s.faultFailed, s.faultSkipped = 0, 0, 0
+	s.faultSeen, s.faultFailed, s.faultSkipped, s.faultAfter = 0, 0, 0, 0
+	s.faultRand = nil
+	if f.Seed != 0 {
+		s.faultRand = rand.New(rand.NewPCG(f.Seed, f.Seed^0x9e3779b97f4a7c15))
+	}
+	s.tokens, s.tokensAt = max(f.RequestsPerSecond, 1), time.Now()
 }
 
-// shouldFail decides, for a request to path, whether it fails and how.
-func (s *Site) shouldFail(path string) (fail bool, status int, drop bool, latency time.Duration) {
+// decide says what happens to a request.
+func (s *Site) decide(method, path string) fault {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f := s.faults
-	latency = f.Latency
+	out := fault{latency: f.Latency}
+	if f.RequestsPerSecond > 0 && !s.takeToken(f.RequestsPerSecond) {
+		out.fail, out.status = true, http.StatusTooManyRequests
+		out.retryAfter = max(time.Second, time.Duration(math.Ceil(1/f.RequestsPerSecond))*time.Second)
+		return out
+	}
 	rate := f.ErrorRate
 	if rate == 0 && (f.ErrorStatus != 0 || f.ErrorCount > 0 || f.DropConnections) {
 		rate = 1
 	}
-	if rate <= 0 || !matchesPrefix(path, f.ErrorPaths) {
-		return false, 0, false, latency
+	if rate <= 0 || !matchesPrefix(path, f.ErrorPaths) || (len(f.ErrorMethods) > 0 && !containsFold(f.ErrorMethods, method)) {
+		return out
 	}
 	if s.faultSkipped < f.ErrorSkip {
 		s.faultSkipped++
-		return false, 0, false, latency
+		return out
 	}
 	if f.ErrorCount > 0 && s.faultFailed >= f.ErrorCount {
-		return false, 0, false, latency
+		return out
 	}
-	n := float64(s.faultSeen)
-	s.faultSeen++
-	// Fail when the running quota ceil(n·rate) steps up: even and repeatable.
-	if math.Ceil((n+1)*rate) <= math.Ceil(n*rate) {
-		return false, 0, false, latency
+	if !s.draw(rate, &s.faultSeen) {
+		return out
 	}
 	s.faultFailed++
-	status = f.ErrorStatus
-	if status == 0 {
-		status = http.StatusServiceUnavailable
+	out.fail, out.status, out.drop, out.retryAfter = true, f.ErrorStatus, f.DropConnections, f.RetryAfter
+	if out.status == 0 {
+		out.status = http.StatusServiceUnavailable
 	}
-	return true, status, f.DropConnections, latency
+	out.after = f.AfterWork > 0 && s.draw(f.AfterWork, &s.faultAfter)
+	return out
+}
+
+// draw decides one event of probability p: at random with a seed, else
+// when the running quota ceil(n·p) steps up (even and repeatable). n counts
+// the draws. The lock is held.
+func (s *Site) draw(p float64, n *int) bool {
+	if p >= 1 {
+		return true
+	}
+	if s.faultRand != nil {
+		return s.faultRand.Float64() < p
+	}
+	k := float64(*n)
+	*n++
+	return math.Ceil((k+1)*p) > math.Ceil(k*p)
+}
+
+// takeToken spends one request of the throttle's budget, refilled at rate
+// per second up to one second's worth. The lock is held.
+func (s *Site) takeToken(rate float64) bool {
+	now := time.Now()
+	s.tokens = min(max(rate, 1), s.tokens+now.Sub(s.tokensAt).Seconds()*rate)
+	s.tokensAt = now
+	if s.tokens < 1 {
+		return false
+	}
+	s.tokens--
+	return true
 }
 
 // matchesPrefix reports whether path starts with one of the prefixes,

@@ -167,7 +167,11 @@ func (s *Site) fire(c change) {
 			}
 			body, _ = json.Marshal([]qrs.ChangeInfo{info})
 		}
-		for range s.notifyCopies {
+		copies := s.notifyCopies
+		if s.faults.DuplicateNotifications {
+			copies *= 2
+		}
+		for range copies {
 			select {
 			case s.queue <- delivery{url: sub.URL, body: body, handle: sub.Handle}:
 			default:

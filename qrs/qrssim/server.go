@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -62,39 +63,46 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.sim.handlers.Done()
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
-	lpath := strings.ToLower(r.URL.Path)
-	control := strings.HasPrefix(lpath, "/sim/")
-	if !control {
-		defer func() {
-			d := time.Since(start)
-			s.logRequest(Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status,
-				User: r.Header.Get("X-Qlik-User"), Time: start, Duration: d})
-			s.log.Debug("qrssim: request", "site", s.alias, "method", r.Method, "path", r.URL.Path,
-				"status", rec.status, "duration", d.Round(time.Microsecond))
-		}()
-		fail, status, drop, latency := s.shouldFail(r.URL.Path)
-		if !sleep(r.Context(), latency) {
-			return
-		}
-		if s.down() {
-			fail, drop = true, true
-		}
-		if fail {
-			if drop {
-				if hj, ok := w.(http.Hijacker); ok {
-					if conn, _, err := hj.Hijack(); err == nil {
-						conn.Close()
-						return
-					}
-				}
+	if strings.HasPrefix(strings.ToLower(r.URL.Path), "/sim/") {
+		s.handle(rec, r, true)
+		return
+	}
+	defer func() {
+		d := time.Since(start)
+		s.logRequest(Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status,
+			User: r.Header.Get("X-Qlik-User"), Time: start, Duration: d})
+		s.log.Debug("qrssim: request", "site", s.alias, "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "duration", d.Round(time.Microsecond))
+	}()
+	f := s.decide(r.Method, r.URL.Path)
+	if !sleep(r.Context(), f.latency) {
+		return
+	}
+	if !f.fail {
+		s.handle(rec, r, false)
+		return
+	}
+	if f.after {
+		// The work is done, its answer lost: the caller sees only the failure.
+		s.handle(&discardWriter{header: http.Header{}}, r, false)
+	}
+	if f.drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
 			}
-			rec.status = status
-			http.Error(w, http.StatusText(status), status)
-			return
 		}
 	}
+	if f.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((f.retryAfter+time.Second-1)/time.Second)))
+	}
+	http.Error(rec, http.StatusText(f.status), f.status)
+}
 
-	c := &call{w: rec, r: r, params: map[string]string{}}
+// handle checks the query and the xrfkey as QRS does and routes the request.
+func (s *Site) handle(w http.ResponseWriter, r *http.Request, control bool) {
+	c := &call{w: w, r: r, params: map[string]string{}}
 	// A raw & inside a value leaves a parameter without '=': QRS refuses it.
 	for _, part := range strings.Split(r.URL.RawQuery, "&") {
 		if part != "" && !strings.Contains(part, "=") {
@@ -140,6 +148,13 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.route(c)
 }
+
+// discardWriter takes an answer nobody will see (a fault after the work).
+type discardWriter struct{ header http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.header }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
 
 // xrfOK checks the xrfkey: the query parameter and the X-Qlik-Xrfkey header,
 // equal, 16 characters. Downloads from /tempcontent are accepted with the
@@ -334,7 +349,9 @@ func (s *Site) routeControl(c *call) {
 				return
 			}
 		}
-		s.RestartFor(downtime)
+		// The port closes now; this answer still goes out on the connection
+		// it came in on, which closes after it.
+		s.restart(downtime, true)
 		c.noContent()
 		return
 	}

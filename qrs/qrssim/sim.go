@@ -139,21 +139,12 @@ func (sim *Sim) startSite(so SiteOptions, port int) (*Site, error) {
 	}
 	s := newSite(sim, so, certDir, now)
 	s.port = ln.Addr().(*net.TCPAddr).Port
-	s.srv = &http.Server{
-		Handler: s,
-		TLSConfig: &tls.Config{
-			Certificates: []tls.Certificate{certs.server},
-			ClientAuth:   tls.RequireAndVerifyClientCert,
-			ClientCAs:    certs.roots,
-			MinVersion:   tls.VersionTLS12,
-			NextProtos:   []string{"http/1.1"}, // HTTP/1.1 only: dropped-connection faults hijack
-		},
-		ReadHeaderTimeout: 30 * time.Second,
-		// Handshake failures (no client certificate) are expected in tests.
-		ErrorLog: log.New(slogWriter{s.log}, "", 0),
-		BaseContext: func(net.Listener) context.Context {
-			return sim.ctx
-		},
+	s.tlsConfig = &tls.Config{
+		Certificates: []tls.Certificate{certs.server},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    certs.roots,
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"}, // HTTP/1.1 only: dropped-connection faults hijack
 	}
 	if so.Seed != nil {
 		if err := s.Load(so.Seed); err != nil {
@@ -161,20 +152,40 @@ func (sim *Sim) startSite(so SiteOptions, port int) (*Site, error) {
 			return nil, fmt.Errorf("qrssim: site %q: %w", so.Alias, err)
 		}
 	}
-	tlsLn := tls.NewListener(ln, s.srv.TLSConfig)
-	sim.wg.Add(2)
-	go func() {
-		defer sim.wg.Done()
-		if err := s.srv.Serve(tlsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("qrssim: server stopped", "site", s.alias, "err", err)
-		}
-	}()
+	s.srvMu.Lock()
+	s.serve(ln)
+	s.srvMu.Unlock()
+	sim.wg.Add(1)
 	go func() {
 		defer sim.wg.Done()
 		s.deliver(sim.ctx)
 	}()
 	s.log.Info("qrssim: site listening", "site", s.alias, "url", s.URL())
 	return s, nil
+}
+
+// serve answers on ln with a new server (a restarted site gets a new one).
+// srvMu is held.
+func (s *Site) serve(ln net.Listener) {
+	srv := &http.Server{
+		Handler:           s,
+		TLSConfig:         s.tlsConfig,
+		ReadHeaderTimeout: 30 * time.Second,
+		// Handshake failures (no client certificate) are expected in tests.
+		ErrorLog: log.New(slogWriter{s.log}, "", 0),
+		BaseContext: func(net.Listener) context.Context {
+			return s.sim.ctx
+		},
+	}
+	s.srv, s.ln = srv, ln
+	s.sim.wg.Add(1)
+	go func() {
+		defer s.sim.wg.Done()
+		err := srv.Serve(tls.NewListener(ln, s.tlsConfig))
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("qrssim: server stopped", "site", s.alias, "err", err)
+		}
+	}()
 }
 
 // slogWriter sends http.Server's own log lines to slog at debug level.
@@ -208,7 +219,7 @@ func (sim *Sim) Close() error {
 		sim.cancel()
 		var errs []error
 		for _, s := range sim.sites {
-			if err := s.srv.Close(); err != nil {
+			if err := s.stop(); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -286,25 +297,112 @@ func (s *Site) ContentBytesReceived() int64 { return s.received.Load() }
 // NotificationsDelivered is the number of notification POSTs that got an answer.
 func (s *Site) NotificationsDelivered() int64 { return s.delivered.Load() }
 
-// Restart simulates a repository restart: every subscription is dropped.
+// Restart simulates a repository restart without downtime: every
+// subscription is dropped; connections stay open.
 func (s *Site) Restart() { s.RestartFor(0) }
 
 // RestartFor simulates a repository restart that takes downtime: every
-// subscription is dropped and, for downtime, every request loses its
-// connection, as while the service is down (so a health check notices).
-func (s *Site) RestartFor(downtime time.Duration) {
+// subscription is dropped, the port closes (connections are cut, new ones
+// refused), and after downtime the site listens again on the same port with
+// the same data. It returns once the port is closed.
+func (s *Site) RestartFor(downtime time.Duration) { s.restart(downtime, false) }
+
+// restart drops the subscriptions and, with downtime, closes the port and
+// opens it again later. graceful lets the requests in progress finish
+// (the one asking for the restart must get its answer).
+func (s *Site) restart(downtime time.Duration, graceful bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.subs = newTable[Subscription]()
 	s.restarts++
-	s.downUntil = time.Now().Add(downtime)
+	s.mu.Unlock()
 	s.log.Info("qrssim: repository restarted; subscriptions dropped", "site", s.alias, "downtime", downtime)
+	if downtime <= 0 {
+		return
+	}
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	s.generation++
+	gen := s.generation
+	if s.stopped {
+		return
+	}
+	if old := s.srv; old != nil {
+		s.ln.Close() // refuse new connections now
+		s.srv, s.ln = nil, nil
+		if graceful {
+			s.sim.wg.Add(1)
+			go func() {
+				defer s.sim.wg.Done()
+				ctx, cancel := context.WithTimeout(s.sim.ctx, 5*time.Second)
+				defer cancel()
+				_ = old.Shutdown(ctx)
+				_ = old.Close()
+			}()
+		} else {
+			_ = old.Close()
+		}
+	}
+	s.sim.wg.Add(1)
+	go func() {
+		defer s.sim.wg.Done()
+		t := time.NewTimer(downtime)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-s.sim.ctx.Done():
+			return
+		}
+		s.srvMu.Lock()
+		defer s.srvMu.Unlock()
+		if s.stopped || s.generation != gen || s.srv != nil {
+			return // closing, or a later restart reopens it
+		}
+		s.reopen()
+	}()
 }
 
-func (s *Site) down() bool {
+// reopen listens on the site's port again. srvMu is held.
+func (s *Site) reopen() {
+	addr := fmt.Sprintf("127.0.0.1:%d", s.port)
+	for try := 0; ; try++ {
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			s.serve(ln)
+			s.log.Info("qrssim: repository back after a restart", "site", s.alias, "url", s.URL())
+			return
+		}
+		if try == 50 || s.sim.ctx.Err() != nil {
+			s.log.Error("qrssim: cannot listen again after a restart", "site", s.alias, "err", err)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Listening reports whether the site accepts connections (false during a
+// restart's downtime).
+func (s *Site) Listening() bool {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	return s.srv != nil
+}
+
+// Restarts counts the restarts so far.
+func (s *Site) Restarts() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return time.Now().Before(s.downUntil)
+	return s.restarts
+}
+
+// stop closes the site's server for good (Sim.Close).
+func (s *Site) stop() error {
+	s.srvMu.Lock()
+	defer s.srvMu.Unlock()
+	s.stopped = true
+	if s.srv == nil {
+		return nil
+	}
+	return s.srv.Close()
 }
 
 // Subscriptions returns the live subscriptions.

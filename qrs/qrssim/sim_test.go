@@ -2,8 +2,10 @@ package qrssim
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -582,4 +584,125 @@ func readFile(t testing.TB, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A seeded share of all requests fails the same way in every run; methods
+// narrow it; AfterWork fails a request once its work is done.
+func TestFaultsSeededAfterWorkAndMethods(t *testing.T) {
+	site := startSim(t, SiteOptions{Alias: "dev", Seed: testSeed(t)}).Site("dev")
+	c := newRaw(t, site)
+	run := func() []int {
+		site.SetFaults(Faults{ErrorRate: 0.3, Seed: 42, ErrorStatus: 500})
+		var out []int
+		for range 40 {
+			status, _, _ := c.req("GET", "/qrs/about", nil, nil)
+			out = append(out, status)
+		}
+		return out
+	}
+	first := run()
+	if !slices.Equal(first, run()) {
+		t.Fatal("the same seed failed other requests")
+	}
+	if n := len(slices.DeleteFunc(slices.Clone(first), func(s int) bool { return s != 500 })); n < 4 || n > 20 {
+		t.Errorf("%d of 40 requests failed at a rate of 0.3", n)
+	}
+
+	site.SetFaults(Faults{ErrorMethods: []string{"post"}, ErrorStatus: 500})
+	if status, _, _ := c.req("GET", "/qrs/tag", nil, nil); status != 200 {
+		t.Errorf("GET failed with a POST-only fault: %d", status)
+	}
+
+	// After the work: 500, yet the tag exists and its notification fired.
+	r := newReceiver(t, false)
+	site.SetFaults(Faults{})
+	c.subscribe(r, "/cb", "name", "Tag")
+	site.SetFaults(Faults{ErrorMethods: []string{"POST"}, ErrorPaths: []string{"/qrs/tag"}, ErrorStatus: 500, AfterWork: 1})
+	if status, _, _ := c.req("POST", "/qrs/tag", nil, map[string]string{"name": "Made"}); status != 500 {
+		t.Fatalf("after the work: %d, want 500", status)
+	}
+	site.SetFaults(Faults{})
+	var tags []map[string]any
+	c.ok(200, "GET", "/qrs/tag/full", q("filter", "name eq 'Made'"), nil, &tags)
+	if len(tags) != 1 {
+		t.Fatalf("%d tags made by the failed request, want 1", len(tags))
+	}
+	if cb := r.next(t); cb.infos[0].ObjectType != "Tag" {
+		t.Errorf("notification %+v", cb.infos)
+	}
+	// Before the work (the default): nothing is made.
+	site.SetFaults(Faults{ErrorMethods: []string{"POST"}, ErrorPaths: []string{"/qrs/tag"}, ErrorStatus: 500})
+	c.req("POST", "/qrs/tag", nil, map[string]string{"name": "NotMade"})
+	site.SetFaults(Faults{})
+	c.ok(200, "GET", "/qrs/tag/full", q("filter", "name eq 'NotMade'"), nil, &tags)
+	if len(tags) != 0 {
+		t.Fatalf("the failed request made a tag")
+	}
+}
+
+func TestFaultsThrottleAndDuplicateNotifications(t *testing.T) {
+	site := startSim(t, SiteOptions{Alias: "dev", Seed: testSeed(t)}).Site("dev")
+	c := newRaw(t, site)
+	site.SetFaults(Faults{RequestsPerSecond: 2})
+	var got []int
+	var retryAfter string
+	for range 4 {
+		status, _, h := c.req("GET", "/qrs/about", nil, nil)
+		got = append(got, status)
+		if status == 429 {
+			retryAfter = h.Get("Retry-After")
+		}
+	}
+	if !slices.Equal(got, []int{200, 200, 429, 429}) || retryAfter != "1" {
+		t.Fatalf("throttled at 2/s: %v, Retry-After %q", got, retryAfter)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if status, _, _ := c.req("GET", "/qrs/about", nil, nil); status != 200 {
+		t.Fatalf("after waiting: %d", status)
+	}
+
+	site.SetFaults(Faults{DuplicateNotifications: true})
+	r := newReceiver(t, false)
+	c.subscribe(r, "/cb", "name", "App")
+	c.ok(204, "POST", "/qrs/app/11111111-1111-1111-1111-111111111111/reload", nil, nil, nil)
+	r.next(t)
+	r.next(t)
+	select {
+	case cb := <-r.got:
+		t.Fatalf("a third notification: %+v", cb)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// A restart with downtime closes the port (connections refused), drops the
+// subscriptions, and opens the same port again with the same data.
+func TestRestartClosesThePort(t *testing.T) {
+	site := startSim(t, SiteOptions{Alias: "dev", Seed: testSeed(t)}).Site("dev")
+	c := newRaw(t, site)
+	r := newReceiver(t, false)
+	c.subscribe(r, "/cb", "name", "App")
+	c.ok(204, "POST", "/qrs/app/11111111-1111-1111-1111-111111111111/reload", nil, nil, nil)
+	before := must(site.App("11111111-1111-1111-1111-111111111111"))
+
+	site.RestartFor(300 * time.Millisecond)
+	if site.Listening() || len(site.Subscriptions()) != 0 || site.Restarts() != 1 {
+		t.Fatalf("listening %v, %d subscriptions, %d restarts", site.Listening(), len(site.Subscriptions()), site.Restarts())
+	}
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", site.Port()), time.Second)
+	if err == nil {
+		conn.Close()
+		t.Fatal("the port accepts connections during the downtime")
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for !site.Listening() {
+		if time.Now().After(deadline) {
+			t.Fatal("the site did not come back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var app map[string]any
+	c.ok(200, "GET", "/qrs/app/11111111-1111-1111-1111-111111111111", nil, nil, &app)
+	if app["lastReloadTime"] != before.LastReloadTime {
+		t.Errorf("after the restart lastReloadTime %v, want %s (the data kept)", app["lastReloadTime"], before.LastReloadTime)
+	}
 }

@@ -1,11 +1,14 @@
 package qrssim
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -28,27 +31,36 @@ type Site struct {
 	log          *slog.Logger
 	certDir      string
 	port         int
-	srv          *http.Server
+	tlsConfig    *tls.Config
 	content      *contentStore
 	started      time.Time
 
-	mu        sync.Mutex
-	apps      table[appState]
-	streams   table[streamState]
-	users     table[userState]
-	tags      table[tagState]
-	defs      table[defState]
-	subs      table[Subscription]
-	exports   map[string]*export // by tempcontent GUID
-	changes   []changeRecord
-	last      time.Time // the last timestamp handed out
-	restarts  int
-	downUntil time.Time // a restart's downtime
+	mu       sync.Mutex
+	apps     table[appState]
+	streams  table[streamState]
+	users    table[userState]
+	tags     table[tagState]
+	defs     table[defState]
+	subs     table[Subscription]
+	exports  map[string]*export // by tempcontent GUID
+	changes  []changeRecord
+	last     time.Time // the last timestamp handed out
+	restarts int
+
+	srvMu      sync.Mutex // guards the server across restarts
+	srv        *http.Server
+	ln         net.Listener // nil while down
+	generation int          // counts restarts with downtime: only the last one reopens
+	stopped    bool         // the simulator closed
 
 	faults       Faults
 	faultSeen    int
 	faultFailed  int
 	faultSkipped int
+	faultAfter   int
+	faultRand    *rand.Rand
+	tokens       float64 // the throttle's budget
+	tokensAt     time.Time
 	reqs         []Request
 
 	queue     chan delivery
