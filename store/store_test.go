@@ -469,3 +469,73 @@ func TestPruneKeepsExecutionsStillQueued(t *testing.T) {
 		}
 	})
 }
+
+// Two replicas on one database record notifications for the same apps
+// while workers on both claim them: every notification is claimed by
+// exactly one execution, none is left behind without a waiting evaluation,
+// and no app ever has two evaluations waiting.
+func TestTwoReplicasShareIntakeAndClaims(t *testing.T) {
+	db := postgresDB(t)
+	ctx := context.Background()
+	s1, s2 := db.open(t, nil), db.open(t, nil)
+	defer s1.Close()
+	defer s2.Close()
+	apps := []string{"a", "b", "c"}
+	var writers, claimers sync.WaitGroup
+	for w := range 4 {
+		s := []*Store{s1, s2}[w%2]
+		writers.Go(func() {
+			for i := range 60 {
+				app := apps[(i+w)%len(apps)]
+				if _, err := s.Record(ctx, []Notification{{Site: "dev", AppID: app, Change: change(app)}, {Site: "dev", AppID: apps[i%len(apps)]}}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	stop := make(chan struct{})
+	begin := func(s *Store, app string) {
+		var job Job
+		err := s.db.QueryRow(s.dia.rebind(`SELECT job_id, execution_id FROM qsp_pending_app WHERE site = 'dev' AND app_id = ?`), app).Scan(&job.ID, &job.ExecutionID)
+		if err != nil {
+			return // nothing waiting now
+		}
+		job.Site, job.AppID, job.Attempt = "dev", app, 1
+		if _, err := s.Begin(ctx, job); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, s := range []*Store{s1, s2} {
+		claimers.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				begin(s, apps[i%len(apps)])
+			}
+		})
+	}
+	writers.Wait()
+	close(stop)
+	claimers.Wait()
+	for _, app := range apps {
+		begin(s1, app)
+	}
+	var total, unclaimed, waiting, orphans int
+	queryRow(t, s1, `SELECT count(*) FROM qsp_event`, nil, &total)
+	queryRow(t, s1, `SELECT count(*) FROM qsp_event WHERE execution_id IS NULL`, nil, &unclaimed)
+	queryRow(t, s1, `SELECT count(*) FROM qsp_pending_app`, nil, &waiting)
+	queryRow(t, s1, `SELECT count(*) FROM qsp_event e WHERE NOT EXISTS (SELECT 1 FROM qsp_execution x WHERE x.id = e.execution_id)`, nil, &orphans)
+	if total != 4*60*2 || unclaimed != 0 || waiting != 0 || orphans != 0 {
+		t.Fatalf("%d notifications (want %d), %d unclaimed, %d evaluations still waiting, %d claimed by no execution", total, 4*60*2, unclaimed, waiting, orphans)
+	}
+	var execs, jobs int
+	queryRow(t, s1, `SELECT count(*) FROM qsp_execution`, nil, &execs)
+	queryRow(t, s1, `SELECT count(*) FROM river_job`, nil, &jobs)
+	if execs != jobs {
+		t.Fatalf("%d evaluations scheduled, %d executions began: some app had two waiting", jobs, execs)
+	}
+}
