@@ -31,6 +31,8 @@ type harness struct {
 	port     int    // the daemon's port, kept across restarts
 	human    *qrs.Client
 	cfgExtra string
+	// storeOpts, when set, adjusts the store's options (onPostgres).
+	storeOpts func(*store.Options)
 
 	d      *Daemon
 	cancel context.CancelFunc
@@ -131,7 +133,7 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	d, err := New(cfg, WithLogger(log), WithPollInterval(100*time.Millisecond), OnExecution(func(r ExecutionReport) {
+	d, err := New(cfg, WithLogger(log), WithPollInterval(100*time.Millisecond), withStore(h.storeOpts), OnExecution(func(r ExecutionReport) {
 		h.mu.Lock()
 		h.reports = append(h.reports, r)
 		h.mu.Unlock()
@@ -303,7 +305,5 @@ func appsNamed(s *qrssim.Site, name, stream string) []qrs.App {
 	}
 	return out
 }
-
-var _ = store.Notification{}
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
