@@ -539,3 +539,36 @@ func TestTwoReplicasShareIntakeAndClaims(t *testing.T) {
 		t.Fatalf("%d evaluations scheduled, %d executions began: some app had two waiting", jobs, execs)
 	}
 }
+
+// On PostgreSQL, River's LISTEN/NOTIFY (a pgx listener beside the
+// database/sql pool) wakes another replica's idle workers when a job is
+// inserted: the job starts long before their next poll.
+func TestInsertWakesAnotherReplicasWorkers(t *testing.T) {
+	db := postgresDB(t)
+	ctx := context.Background()
+	intake := db.open(t, nil)
+	defer intake.Close()
+	ran := make(chan Job, 1)
+	o := db.options(func(ctx context.Context, job Job) error { ran <- job; return nil })
+	o.PollInterval = time.Minute
+	worker := db.openWith(t, o)
+	defer worker.Close()
+	if err := worker.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer worker.Drain(ctx)
+	time.Sleep(2 * time.Second) // the worker's first fetch and its LISTEN are done
+	start := time.Now()
+	if _, err := intake.Record(ctx, []Notification{{Site: "dev", AppID: "a", Change: change("a")}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case job := <-ran:
+		if job.AppID != "a" {
+			t.Fatalf("ran %+v", job)
+		}
+		t.Logf("started %s after the insert (poll interval %s)", time.Since(start), o.PollInterval)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the job did not start within 20s: the other replica's workers were not notified")
+	}
+}
