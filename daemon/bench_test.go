@@ -8,17 +8,28 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qs-promoter/qs-promoter/store"
 )
 
 // BenchmarkIntake measures accepted notifications per second: callbacks
 // POSTed on loopback by concurrent clients, each answered 202 only after
-// its notification is committed to disk (SQLite WAL, synchronous=FULL).
+// its notification is committed to disk (SQLite WAL, synchronous=FULL; or
+// PostgreSQL on loopback, with its default fsync and synchronous_commit).
 // One notification per callback, spread over 100 apps; the daemon runs
 // with no watched-site traffic besides. Run:
 //
 //	go test -run XXX -bench Intake -benchtime 5000x ./daemon
 func BenchmarkIntake(b *testing.B) {
-	h := newHarness(b)
+	b.Run(store.DriverSQLite, func(b *testing.B) { benchmarkIntake(b, newHarness(b)) })
+	b.Run(store.DriverPostgres, func(b *testing.B) {
+		h := newHarness(b)
+		h.onPostgres()
+		benchmarkIntake(b, h)
+	})
+}
+
+func benchmarkIntake(b *testing.B, h *harness) {
 	cfg, err := LoadConfig(h.writeConfig())
 	if err != nil {
 		b.Fatal(err)
@@ -26,7 +37,7 @@ func BenchmarkIntake(b *testing.B) {
 	// No policies match these made-up apps, and evaluation is not what is
 	// measured: one worker keeps executions from competing for the CPU.
 	cfg.Workers = 1
-	d, err := New(cfg, WithLogger(discardLogger()))
+	d, err := New(cfg, WithLogger(discardLogger()), withStore(h.storeOpts))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -51,6 +51,7 @@ type options struct {
 	now          func() time.Time
 	pollInterval time.Duration
 	hooks        []func(ExecutionReport)
+	storeOpts    func(*store.Options) // tests: the database (until the configuration has a store key)
 }
 
 // WithLogger sets the logger (default: slog.Default()).
@@ -62,6 +63,10 @@ func WithListener(ln net.Listener) Option { return func(o *options) { o.listener
 // WithPollInterval sets how often idle workers look for queued work
 // (default: the coalescing window, within 100ms to 1s).
 func WithPollInterval(d time.Duration) Option { return func(o *options) { o.pollInterval = d } }
+
+// withStore adjusts the store's options (tests run the daemon on
+// PostgreSQL with it).
+func withStore(f func(*store.Options)) Option { return func(o *options) { o.storeOpts = f } }
 
 // OnExecution registers a hook called after every execution attempt.
 func OnExecution(f func(ExecutionReport)) Option {
@@ -79,8 +84,11 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 	if o.log == nil {
 		o.log = slog.Default()
 	}
+	var storeNow func() time.Time // nil: leases run on the database's clock
 	if o.now == nil {
 		o.now = time.Now
+	} else {
+		storeNow = o.now
 	}
 	d = &Daemon{cfg: cfg, log: o.log, now: o.now, sites: map[string]*site{}, metrics: newMetrics(),
 		ownUser: accountName(cfg.User), hooks: o.hooks, started: o.now(), instance: newInstanceID()}
@@ -152,10 +160,14 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 		// work that competes with intake.
 		o.pollInterval = min(max(cfg.CoalesceWindow, 100*time.Millisecond), time.Second)
 	}
-	d.store, err = store.Open(context.Background(), store.Options{
+	so := store.Options{
 		Dir: cfg.StateDir, Workers: cfg.Workers, RescueAfter: cfg.RescueAfter, MaxAttempts: cfg.MaxAttempts,
-		PollInterval: o.pollInterval, Work: d.work, Log: d.log.With("component", "store"), Now: d.now,
-	})
+		PollInterval: o.pollInterval, Work: d.work, Log: d.log.With("component", "store"), Now: storeNow,
+	}
+	if o.storeOpts != nil {
+		o.storeOpts(&so)
+	}
+	d.store, err = store.Open(context.Background(), so)
 	if err != nil {
 		return nil, err
 	}

@@ -16,13 +16,24 @@ import (
 	"github.com/qs-promoter/qs-promoter/engine"
 	"github.com/qs-promoter/qs-promoter/qrs"
 	"github.com/qs-promoter/qs-promoter/qrs/qrssim"
+	"github.com/qs-promoter/qs-promoter/store"
 )
 
 // An approval set in the QMC → QRS notification → 202 → execution →
 // promoted to test, properties stripped; the daemon's own property removal
-// fires notifications that must not re-trigger anything.
+// fires notifications that must not re-trigger anything. On either database.
 func TestApprovalPromotesOnceWithoutLooping(t *testing.T) {
-	h := newHarness(t, func(o *qrssim.SiteOptions) { o.NotifyCopies = 3 })
+	t.Run(store.DriverSQLite, func(t *testing.T) {
+		testApprovalPromotesOnce(t, newHarness(t, func(o *qrssim.SiteOptions) { o.NotifyCopies = 3 }))
+	})
+	t.Run(store.DriverPostgres, func(t *testing.T) {
+		h := newHarness(t, func(o *qrssim.SiteOptions) { o.NotifyCopies = 3 })
+		h.onPostgres()
+		testApprovalPromotesOnce(t, h)
+	})
+}
+
+func testApprovalPromotesOnce(t *testing.T, h *harness) {
 	h.start()
 	src := appByName(t, h.dev, "Sales Dashboard")
 	srcContent, _ := h.dev.Content(src.ID)
@@ -94,6 +105,26 @@ func TestApprovalPromotesOnceWithoutLooping(t *testing.T) {
 	}
 	if steps != 2 || decisions != 1 {
 		t.Errorf("audit: %d step lines and %d decision lines for %s, want 2 and 1", steps, decisions, acted.ExecutionID)
+	}
+
+	// The store has the same records, and lists the execution under its
+	// app's name and matched policy.
+	ctx := context.Background()
+	page, err := h.d.store.AuditRecords(ctx, store.AuditQuery{ExecutionID: acted.ExecutionID, Oldest: true})
+	if err != nil || len(page.Records) != 3 || page.Records[2].Type != "decision" || page.Records[2].Outcome != OutcomeActed ||
+		page.Records[0].Type != "step" || len(page.Records[0].Policies) != 1 {
+		t.Fatalf("stored audit records %+v %v", page.Records, err)
+	}
+	policy := page.Records[0].Policies[0]
+	if !slices.Contains(page.Records[2].Policies, policy) {
+		t.Errorf("the decision's policies %v lack the step's %s", page.Records[2].Policies, policy)
+	}
+	execs, err := h.d.store.Executions(ctx, store.ExecutionQuery{Policy: policy, State: OutcomeActed})
+	if err != nil || len(execs.Executions) != 1 || execs.Executions[0].ID != acted.ExecutionID || execs.Executions[0].AppName != "Sales Dashboard" {
+		t.Errorf("executions of %s: %+v %v", policy, execs.Executions, err)
+	}
+	if ex, _ := h.d.store.Execution(ctx, acted.ExecutionID); ex == nil || len(ex.Event) == 0 {
+		t.Errorf("the recorded event is not in the store: %+v", ex)
 	}
 }
 

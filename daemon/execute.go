@@ -70,16 +70,14 @@ func (d *Daemon) work(ctx context.Context, job store.Job) error {
 		}
 	}
 	start := d.now()
-	ns, err := d.store.Claim(ctx, job)
+	begun, err := d.store.Begin(ctx, job)
 	if err != nil {
 		return err
 	}
-	ex, err := d.store.StartExecution(ctx, job)
-	if err != nil {
-		return err
-	}
+	ns := begun.Notifications
 	rep := ExecutionReport{ExecutionID: job.ExecutionID, Attempt: job.Attempt, Site: job.Site, AppID: job.AppID}
-	runErr := d.execute(ctx, job, ns, ex, &rep, log)
+	var fin store.Outcome
+	runErr := d.execute(ctx, job, begun, &rep, &fin, log)
 	rep.Duration = d.now().Sub(start)
 
 	// Bookkeeping must happen even when shutdown cancelled ctx.
@@ -106,12 +104,18 @@ func (d *Daemon) work(ctx context.Context, job store.Job) error {
 	if summary == "" && rep.Report != nil {
 		summary = reportSummary(rep.Report)
 	}
-	if err := d.store.FinishExecution(bctx, job.ExecutionID, state, summary, errText(runErr)); err != nil {
+	decision := d.decisionRecord(rep, ns)
+	fin.State, fin.Summary, fin.Error, fin.AppName = state, summary, errText(runErr), rep.AppName
+	fin.Audit = []store.AuditRecord{storedAudit(decision)}
+	if rep.Report != nil {
+		fin.Policies = matchedNames(rep.Report)
+	}
+	if err := d.store.Finish(bctx, job, fin); err != nil {
 		log.Error("could not record the execution's end", "err", err)
 	}
 	d.metrics.executions.WithLabelValues(rep.Outcome).Inc()
 	d.metrics.execDuration.Observe(rep.Duration.Seconds())
-	d.auditDecision(rep, ns)
+	d.writeAudit(decision)
 	logAttrs := []any{"outcome", rep.Outcome, "kinds", rep.Kinds, "duration", rep.Duration}
 	if rep.Reason != "" {
 		logAttrs = append(logAttrs, "reason", rep.Reason)
@@ -131,8 +135,10 @@ func (d *Daemon) work(ctx context.Context, job store.Job) error {
 // read), decides whether to evaluate, and runs the rule set. Its error is
 // for failures worth retrying (or wrapped as permanent); step failures are
 // an outcome, not an error: actions retry transient failures themselves,
-// and a step that failed anyway is recorded for the admin.
-func (d *Daemon) execute(ctx context.Context, job store.Job, ns []store.Notification, ex *store.Execution, rep *ExecutionReport, log *slog.Logger) error {
+// and a step that failed anyway is recorded for the admin. The app state it
+// evaluated goes into fin, for work to record with the outcome.
+func (d *Daemon) execute(ctx context.Context, job store.Job, begun *store.Begun, rep *ExecutionReport, fin *store.Outcome, log *slog.Logger) error {
+	ns, ex := begun.Notifications, begun.Execution
 	s := d.sites[job.Site]
 	if s == nil {
 		return permanent(fmt.Errorf("site %q is no longer configured", job.Site))
@@ -164,9 +170,7 @@ func (d *Daemon) execute(ctx context.Context, job store.Job, ns []store.Notifica
 	rep.Kinds = facts.Event.Kinds
 
 	if !resumed {
-		if reason, err := d.skipReason(ctx, job, ev, facts); err != nil {
-			return err
-		} else if reason != "" {
+		if reason := d.skipReason(job, ev, facts, begun.Evaluated); reason != "" {
 			rep.Outcome, rep.Reason = OutcomeSkipped, reason
 			return nil
 		}
@@ -180,7 +184,7 @@ func (d *Daemon) execute(ctx context.Context, job store.Job, ns []store.Notifica
 		if rep.EventFile, err = d.saveEvent(job, raw); err != nil {
 			log.Error("could not save the recorded event", "err", err)
 		}
-		if err := d.store.SaveEvent(ctx, job.ExecutionID, raw, facts.Event.Kinds, rs.Revision); err != nil {
+		if err := d.store.SaveEvent(ctx, job.ExecutionID, raw, ev.App.Name, facts.Event.Kinds, rs.Revision); err != nil {
 			return err
 		}
 	} else {
@@ -209,9 +213,7 @@ func (d *Daemon) execute(ctx context.Context, job store.Job, ns []store.Notifica
 	default:
 		rep.Outcome = OutcomeNoMatch
 	}
-	if err := d.store.SetEvaluated(context.WithoutCancel(ctx), job.Site, job.AppID, ev.App.ModifiedDate, facts.Event.Kinds, job.ExecutionID); err != nil {
-		log.Error("could not record the evaluated app state", "err", err)
-	}
+	fin.Evaluated = &store.AppState{Modified: ev.App.ModifiedDate, Kinds: facts.Event.Kinds}
 	return nil
 }
 
@@ -258,32 +260,34 @@ func (d *Daemon) readEvent(ctx context.Context, s *site, job store.Job, ns []sto
 // skipReason says why an app state must not be evaluated ("" to evaluate):
 // the last change was the daemon's own write (evaluating it again is how
 // loops start), or this very state was already evaluated for these kinds
-// (duplicate notifications, catch-up overlapping a notification).
-func (d *Daemon) skipReason(ctx context.Context, job store.Job, ev *engine.Event, f *engine.Facts) (string, error) {
-	m, kinds, ok, err := d.store.Evaluated(ctx, job.Site, job.AppID)
-	if err != nil {
-		return "", err
+// (duplicate notifications, catch-up overlapping a notification). last is
+// the state last evaluated (nil: never), as Begin read it.
+func (d *Daemon) skipReason(job store.Job, ev *engine.Event, f *engine.Facts, last *store.AppState) string {
+	var m string
+	var kinds []string
+	if last != nil {
+		m, kinds = last.Modified, last.Kinds
 	}
 	if by := ev.App.ModifiedByUserName; by != "" && accountName(by) == d.ownUser {
 		other := othersChange(ev, m)
 		if other == "" {
-			return fmt.Sprintf("the last change was the daemon's own (modified by %s)", by), nil
+			return fmt.Sprintf("the last change was the daemon's own (modified by %s)", by)
 		}
 		d.log.Info("evaluating despite the daemon's own last write: it was made on top of someone else's change",
 			"execution_id", job.ExecutionID, "site", job.Site, "app_id", job.AppID, "change_at", other)
 	}
-	if !ok || m != ev.App.ModifiedDate {
-		return "", nil
+	if last == nil || m != ev.App.ModifiedDate {
+		return ""
 	}
 	if ev.Kind == engine.KindReconciled {
-		return "this app state (modifiedDate " + m + ") was already evaluated", nil
+		return "this app state (modifiedDate " + m + ") was already evaluated"
 	}
 	for _, k := range f.Event.Kinds {
 		if !slices.Contains(kinds, k) {
-			return "", nil
+			return ""
 		}
 	}
-	return "this app state (modifiedDate " + m + ") was already evaluated for " + strings.Join(f.Event.Kinds, ", "), nil
+	return "this app state (modifiedDate " + m + ") was already evaluated for " + strings.Join(f.Event.Kinds, ", ")
 }
 
 // othersChange returns the modifiedDate of a notified change that the
@@ -373,7 +377,8 @@ func classify(err error) error {
 	return err
 }
 
-func (d *Daemon) auditDecision(rep ExecutionReport, ns []store.Notification) {
+// decisionRecord is the audit record of an execution attempt's decision.
+func (d *Daemon) decisionRecord(rep ExecutionReport, ns []store.Notification) auditDecision {
 	rec := auditDecision{Time: d.now().UTC(), Type: "decision", ExecutionID: rep.ExecutionID, Attempt: rep.Attempt,
 		Site: rep.Site, AppID: rep.AppID, AppName: rep.AppName, Kinds: rep.Kinds, Outcome: rep.Outcome, Reason: rep.Reason,
 		Duration: rep.Duration.Seconds(), Event: rep.EventFile, Notified: len(ns)}
@@ -393,14 +398,46 @@ func (d *Daemon) auditDecision(rep ExecutionReport, ns []store.Notification) {
 			}
 		}
 	}
-	d.writeAudit(rec)
+	return rec
+}
+
+// storedAudit is a decision record as the store keeps it, searchable by
+// its app, outcome and matched policies.
+func storedAudit(rec auditDecision) store.AuditRecord {
+	raw, _ := json.Marshal(rec)
+	out := store.AuditRecord{Time: rec.Time, Type: rec.Type, ExecutionID: rec.ExecutionID, Site: rec.Site, AppID: rec.AppID,
+		AppName: rec.AppName, User: rec.ModifiedBy, Outcome: rec.Outcome, Record: raw}
+	for _, p := range rec.Policies {
+		if p.Matched {
+			out.Policies = append(out.Policies, p.Name)
+		}
+	}
+	return out
+}
+
+func matchedNames(r *engine.Report) []string {
+	var names []string
+	for _, p := range r.Policies {
+		if p.Matched {
+			names = append(names, p.Name)
+		}
+	}
+	return names
 }
 
 func (d *Daemon) auditStep(job store.Job, revision string, sr engine.StepReport) {
 	d.metrics.stepDuration.WithLabelValues(sr.Action, string(sr.Result.Status)).Observe(sr.Duration.Seconds())
-	d.writeAudit(auditStep{Time: d.now().UTC(), Type: "step", ExecutionID: job.ExecutionID, Site: job.Site, AppID: job.AppID,
+	rec := auditStep{Time: d.now().UTC(), Type: "step", ExecutionID: job.ExecutionID, Site: job.Site, AppID: job.AppID,
 		Revision: revision, Policy: sr.Policy, Step: sr.ID, Action: sr.Action, Params: sr.Params, Status: string(sr.Result.Status),
-		Summary: sr.Result.Summary, Details: sr.Result.Details, Error: sr.Err, Resumed: sr.Resumed, Duration: sr.Duration.Seconds()})
+		Summary: sr.Result.Summary, Details: sr.Result.Details, Error: sr.Err, Resumed: sr.Resumed, Duration: sr.Duration.Seconds()}
+	d.writeAudit(rec)
+	raw, _ := json.Marshal(rec)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.store.AppendAudit(ctx, store.AuditRecord{Time: rec.Time, Type: rec.Type, ExecutionID: rec.ExecutionID, Site: rec.Site,
+		AppID: rec.AppID, Policies: []string{rec.Policy}, Outcome: rec.Status, Record: raw}); err != nil {
+		d.log.Error("could not store a step's audit record (the audit file has it)", "execution_id", job.ExecutionID, "step", sr.ID, "err", err)
+	}
 }
 
 func (d *Daemon) writeAudit(rec any) {

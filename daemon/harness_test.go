@@ -32,6 +32,8 @@ type harness struct {
 	human    *qrs.Client
 	cfgExtra string
 	callback string // callback_url; "": the daemon's own address
+	// storeOpts, when set, adjusts the store's options (onPostgres).
+	storeOpts func(*store.Options)
 
 	d      *Daemon
 	cancel context.CancelFunc
@@ -136,7 +138,7 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	d, err := New(cfg, WithLogger(log), WithPollInterval(100*time.Millisecond), OnExecution(func(r ExecutionReport) {
+	d, err := New(cfg, WithLogger(log), WithPollInterval(100*time.Millisecond), withStore(h.storeOpts), OnExecution(func(r ExecutionReport) {
 		h.mu.Lock()
 		h.reports = append(h.reports, r)
 		h.mu.Unlock()
@@ -308,7 +310,5 @@ func appsNamed(s *qrssim.Site, name, stream string) []qrs.App {
 	}
 	return out
 }
-
-var _ = store.Notification{}
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

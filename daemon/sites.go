@@ -204,7 +204,9 @@ func (d *Daemon) subscribe(ctx context.Context, s *site) error {
 		}
 		made = append(made, h)
 		recorded = append(recorded, h)
-		if err := d.store.SetHandles(ctx, s.alias, recorded); err != nil {
+		// The subscription exists now: record it even if shutdown cancels
+		// ctx meanwhile, or nobody will ever delete it.
+		if err := d.store.SetHandles(context.WithoutCancel(ctx), s.alias, recorded); err != nil {
 			return err
 		}
 	}

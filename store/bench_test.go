@@ -7,9 +7,15 @@ import (
 )
 
 // BenchmarkRecord measures durable intake: concurrent Record calls of one
-// notification each, spread over 10 apps (group commit batches them).
+// notification each, spread over 10 apps (group commit batches them), on
+// each database.
 func BenchmarkRecord(b *testing.B) {
-	s := open(b, b.TempDir(), nil)
+	b.Run(DriverSQLite, func(b *testing.B) { benchmarkRecord(b, testDB{driver: DriverSQLite, dir: b.TempDir()}) })
+	b.Run(DriverPostgres, func(b *testing.B) { benchmarkRecord(b, postgresDB(b)) })
+}
+
+func benchmarkRecord(b *testing.B, db testDB) {
+	s := db.open(b, nil)
 	defer s.Close()
 	ctx := context.Background()
 	b.SetParallelism(8)

@@ -173,6 +173,17 @@ func (s *Store) commit(batch []*recordReq) ([]Recorded, error) {
 		return nil, fmt.Errorf("record notifications: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
+	if !s.dia.exclusive() {
+		var keys []string
+		for _, r := range batch {
+			for _, n := range r.ns {
+				keys = append(keys, n.Site+"/"+n.AppID)
+			}
+		}
+		if err := s.dia.lockApps(ctx, tx, keys); err != nil {
+			return nil, fmt.Errorf("record notifications: %w", err)
+		}
+	}
 	insertEvent := tx.StmtContext(ctx, s.stmts.insertEvent)
 	recs := make([]Recorded, len(batch))
 	ensured := map[[2]string]bool{}
@@ -187,7 +198,7 @@ func (s *Store) commit(batch []*recordReq) ([]Recorded, error) {
 			if n.Change != nil {
 				change = string(n.Change)
 			}
-			if _, err := insertEvent.ExecContext(ctx, n.Site, n.AppID, n.Kind, change, formatTime(at)); err != nil {
+			if _, err := insertEvent.ExecContext(ctx, n.Site, n.AppID, n.Kind, change, s.dia.timeArg(at)); err != nil {
 				return nil, fmt.Errorf("record notification: %w", err)
 			}
 			key := [2]string{n.Site, n.AppID}
@@ -248,15 +259,15 @@ func (s *Store) prepare(ctx context.Context) error {
 			return nil
 		}
 		var st *sql.Stmt
-		st, err = s.db.PrepareContext(ctx, q)
+		st, err = s.db.PrepareContext(ctx, s.dia.rebind(q))
 		return st
 	}
 	s.stmts.insertEvent = prep(`INSERT INTO qsp_event (site, app_id, kind, change, received_at) VALUES (?, ?, ?, ?, ?)`)
 	s.stmts.livePending = prep(`SELECT count(*) FROM qsp_pending_app p JOIN river_job j ON j.id = p.job_id
 		WHERE p.site = ? AND p.app_id = ? AND j.state IN ` + liveStates)
-	s.stmts.insertPending = prep(`INSERT OR REPLACE INTO qsp_pending_app (site, app_id, job_id, execution_id) VALUES (?, ?, ?, ?)`)
-	// River's own time format, which its rescuer compares as text.
-	s.stmts.heartbeat = prep(`UPDATE river_job SET attempted_at = strftime('%Y-%m-%d %H:%M:%f', 'now') WHERE id = ? AND state = 'running'`)
+	s.stmts.insertPending = prep(`INSERT INTO qsp_pending_app (site, app_id, job_id, execution_id) VALUES (?, ?, ?, ?)
+		ON CONFLICT (site, app_id) DO UPDATE SET job_id = excluded.job_id, execution_id = excluded.execution_id`)
+	s.stmts.heartbeat = prep(`UPDATE river_job SET attempted_at = ` + s.dia.riverNow() + ` WHERE id = ? AND state = 'running'`)
 	if err != nil {
 		return fmt.Errorf("prepare statements: %w", err)
 	}
@@ -266,62 +277,55 @@ func (s *Store) prepare(ctx context.Context) error {
 // OldestWaiting returns when the oldest notification still waiting for the
 // app (not yet claimed) was received; ok is false when none waits.
 func (s *Store) OldestWaiting(ctx context.Context, site, app string) (t time.Time, ok bool, err error) {
-	var at sql.NullString
-	err = s.db.QueryRowContext(ctx, `SELECT min(received_at) FROM qsp_event WHERE site = ? AND app_id = ? AND execution_id IS NULL`,
+	var at dbTime
+	err = s.db.QueryRowContext(ctx, s.dia.rebind(`SELECT min(received_at) FROM qsp_event WHERE site = ? AND app_id = ? AND execution_id IS NULL`),
 		site, app).Scan(&at)
-	if err != nil || !at.Valid {
-		return time.Time{}, false, err
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("look up waiting notifications: %w", err)
 	}
-	t, err = parseTime(at.String)
-	return t, err == nil, err
+	return at.Time, at.Valid, nil
 }
 
-// Claim gives the job the notifications it evaluates. On the job's first
+// claim gives the job the notifications it evaluates. On the job's first
 // run it takes every notification waiting for the app and closes the app's
 // waiting slot, so later notifications schedule a new evaluation; on a retry
 // it returns the same notifications as the first run.
-func (s *Store) Claim(ctx context.Context, job Job) ([]Notification, error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("claim notifications: %w", err)
+func (s *Store) claim(ctx context.Context, tx *sql.Tx, job Job) ([]Notification, error) {
+	if err := s.dia.lockApps(ctx, tx, []string{job.Site + "/" + job.AppID}); err != nil {
+		return nil, err
 	}
-	defer tx.Rollback() //nolint:errcheck
-	res, err := tx.ExecContext(ctx, `DELETE FROM qsp_pending_app WHERE site = ? AND app_id = ? AND execution_id = ?`,
+	res, err := tx.ExecContext(ctx, s.dia.rebind(`DELETE FROM qsp_pending_app WHERE site = ? AND app_id = ? AND execution_id = ?`),
 		job.Site, job.AppID, job.ExecutionID)
 	if err != nil {
-		return nil, fmt.Errorf("claim notifications: %w", err)
+		return nil, err
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
-		if _, err := tx.ExecContext(ctx, `UPDATE qsp_event SET execution_id = ? WHERE site = ? AND app_id = ? AND execution_id IS NULL`,
+		if _, err := tx.ExecContext(ctx, s.dia.rebind(`UPDATE qsp_event SET execution_id = ? WHERE site = ? AND app_id = ? AND execution_id IS NULL`),
 			job.ExecutionID, job.Site, job.AppID); err != nil {
-			return nil, fmt.Errorf("claim notifications: %w", err)
+			return nil, err
 		}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT site, app_id, kind, change, received_at FROM qsp_event WHERE execution_id = ? ORDER BY id`,
+	rows, err := tx.QueryContext(ctx, s.dia.rebind(`SELECT site, app_id, kind, change, received_at FROM qsp_event WHERE execution_id = ? ORDER BY id`),
 		job.ExecutionID)
 	if err != nil {
-		return nil, fmt.Errorf("claim notifications: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
 	var out []Notification
 	for rows.Next() {
 		var n Notification
 		var change sql.NullString
-		var at string
+		var at dbTime
 		if err := rows.Scan(&n.Site, &n.AppID, &n.Kind, &change, &at); err != nil {
-			return nil, fmt.Errorf("claim notifications: %w", err)
+			return nil, err
 		}
 		if change.Valid {
 			n.Change = json.RawMessage(change.String)
 		}
-		n.ReceivedAt, _ = parseTime(at)
+		n.ReceivedAt = at.Time
 		out = append(out, n)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("claim notifications: %w", err)
-	}
-	rows.Close()
-	return out, tx.Commit()
+	return out, rows.Err()
 }
 
 // Times are stored as fixed-width UTC text so that they sort as text.
