@@ -177,7 +177,9 @@ func checkTeamsMessage(t *testing.T, what string, b []byte) {
 	if err := json.Unmarshal(msg.Attachments[0].Content, &card); err != nil {
 		t.Fatal(err)
 	}
-	problem := func(format string, args ...any) { t.Errorf("%s: adaptive card: "+format, append([]any{what}, args...)...) }
+	problem := func(format string, args ...any) {
+		t.Errorf("%s: adaptive card: "+format, append([]any{what}, args...)...)
+	}
 	if card["type"] != "AdaptiveCard" || card["$schema"] != "http://adaptivecards.io/schemas/adaptive-card.json" {
 		problem("type %v schema %v", card["type"], card["$schema"])
 	}
