@@ -22,6 +22,7 @@ func TestReadmeConfigExamplesLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("SMTP_PASSWORD", "secret")
+	t.Setenv("QSP_TEAMS_URL", "https://example.com/workflows/hook")
 	found := 0
 	for _, block := range strings.Split(string(b), "```yaml\n")[1:] {
 		example, _, _ := strings.Cut(block, "```")
