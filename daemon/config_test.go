@@ -183,8 +183,8 @@ func TestNewRefusesVarsThePoliciesDoNotDeclare(t *testing.T) {
 		t.Fatal(err) // the configuration alone is fine: vars are checked against the policies
 	}
 	_, err = New(cfg, WithLogger(slog.New(slog.DiscardHandler)))
-	want := path + `:19:3: unknown key "auto_unpublsh" in vars; did you mean "auto_unpublish"? (known: alert_property, approval_property, auto_unpublish, auto_versioning, promote_on_reload, publish_alerts, reload_property, reload_tag, server_property, stream_property, unpublish_property, versioning, versioning_property): vars sets only keys that a policy file declares under config:
-` + path + `:20:19: vars.publish_alerts: want true or false (default true, declared at ` + filepath.Join(policies, "10-publish-alert.yaml") + `:17:19), got "no"`
+	want := path + `:19:3: unknown key "auto_unpublsh" in vars; did you mean "auto_unpublish"? (known: alert_property, approval_property, auto_unpublish, auto_versioning, four_eyes, promote_on_reload, publish_alerts, reload_property, reload_tag, server_property, stream_property, unpublish_property, versioning, versioning_property, webhook_approved, webhook_denied, webhook_publish_alert, webhook_refused, webhook_results): vars sets only keys that a policy file declares under config:
+` + path + `:20:19: vars.publish_alerts: want true or false (default true, declared at ` + filepath.Join(policies, "10-publish-alert.yaml") + `:20:19), got "no"`
 	if err == nil || err.Error() != want {
 		t.Errorf("got  %v\nwant %s", err, want)
 	}
