@@ -27,6 +27,7 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			t.Setenv("SMTP_PASSWORD", "secret")
+			t.Setenv("QSP_TEAMS_URL", "https://example.com/workflows/hook")
 			if err := os.WriteFile(filepath.Join(dir, "approvers.csv"), []byte("StreamID, ApprovalEmailAddress\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -38,7 +39,7 @@ func TestExampleConfigLoads(t *testing.T) {
 				t.Errorf("sites %s", got)
 			}
 			opts := daemon.PolicyOptions(cfg, nil)
-			if name == "uncommented" && (len(opts.Vars) != 13 || cfg.SMTP == nil || cfg.S3 == nil || cfg.Audit.Keep != 10) {
+			if name == "uncommented" && (len(opts.Vars) != 19 || len(cfg.Webhooks) != 1 || cfg.SMTP == nil || cfg.S3 == nil || cfg.Audit.Keep != 10) {
 				t.Errorf("uncommented, the example sets %d vars, smtp %v, s3 %v, audit %+v", len(opts.Vars), cfg.SMTP, cfg.S3, cfg.Audit)
 			}
 			if _, err := engine.Load("policies", opts); err != nil {

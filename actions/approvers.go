@@ -14,16 +14,18 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// LoadApprovers reads the stream → approver e-mail map used by the email
-// action's to_stream_approvers. Two formats, by extension:
+// LoadApprovers reads the stream → approvers map: the e-mail addresses the
+// email action's to_stream_approvers writes to, and, for four eyes, who may
+// approve an app of the stream (an address, or a DIR\user account, which
+// receives no e-mail). Two formats, by extension:
 //
 // CSV (.csv), as the original's ApprovalStreamsToEmailAddressMap.csv: a
-// header `StreamID, ApprovalEmailAddress`, then one row per address (a
+// header `StreamID, ApprovalEmailAddress`, then one row per approver (a
 // stream with several approvers has several rows).
 //
-// YAML (.yaml, .yml): a mapping from stream ID to a list of addresses.
+// YAML (.yaml, .yml): a mapping from stream ID to a list of approvers.
 //
-// Keys are stream IDs in lower case; addresses are checked and de-duplicated.
+// Keys are stream IDs in lower case; entries are checked and de-duplicated.
 func LoadApprovers(path string) (map[string][]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -91,7 +93,7 @@ func parseApproversYAML(b []byte) (map[string][]string, error) {
 		k, v := top.Content[i], top.Content[i+1]
 		var addrs []string
 		if err := v.Decode(&addrs); err != nil {
-			return nil, fmt.Errorf("%d: stream %s: want a list of addresses", v.Line, k.Value)
+			return nil, fmt.Errorf("%d: stream %s: want a list of addresses (or DIR\\user accounts)", v.Line, k.Value)
 		}
 		for _, a := range addrs {
 			if err := addApprover(out, k.Value, a); err != nil {
@@ -102,21 +104,31 @@ func parseApproversYAML(b []byte) (map[string][]string, error) {
 	return out, nil
 }
 
-func addApprover(m map[string][]string, stream, addr string) error {
+func addApprover(m map[string][]string, stream, entry string) error {
 	stream = strings.ToLower(strings.TrimSpace(stream))
-	addr = strings.TrimSpace(addr)
+	entry = strings.TrimSpace(entry)
 	if stream == "" {
 		return errors.New("empty stream ID")
 	}
-	a, err := mail.ParseAddress(addr)
-	if err != nil {
-		return fmt.Errorf("%s is not an e-mail address", q(addr))
+	if dir, user, ok := strings.Cut(entry, `\`); ok {
+		if strings.TrimSpace(dir) == "" || strings.TrimSpace(user) == "" || strings.Contains(user, `\`) {
+			return fmt.Errorf("%s is not a DIRECTORY\\user account", q(entry))
+		}
+	} else {
+		a, err := mail.ParseAddress(entry)
+		if err != nil {
+			return fmt.Errorf("%s is not an e-mail address (nor a DIRECTORY\\user account)", q(entry))
+		}
+		entry = a.Address
 	}
 	for _, have := range m[stream] {
-		if strings.EqualFold(have, a.Address) {
+		if strings.EqualFold(have, entry) {
 			return nil
 		}
 	}
-	m[stream] = append(m[stream], a.Address)
+	m[stream] = append(m[stream], entry)
 	return nil
 }
+
+// isAccount tells a DIR\user entry of the approvers file from an address.
+func isAccount(entry string) bool { return strings.Contains(entry, `\`) }

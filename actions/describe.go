@@ -28,7 +28,7 @@ func (a *describe) Spec() engine.ActionSpec {
 			{Name: "apps", Kind: engine.KindAny, Required: true, Doc: "the apps: `\"{{ steps.promote.apps }}\"` (entries need `site` and `app_id`)"},
 			{Name: "text", Kind: engine.KindText, DefaultDoc: "the original's text", Doc: "the description"},
 			{Name: "version_id", Kind: engine.KindString, DefaultDoc: "`\"\"`", Doc: "S3 version ID for the default text: `\"{{ steps.s3.version_id }}\"`"},
-			{Name: "approver", Kind: engine.KindString, DefaultDoc: "`app.modified_by`", Doc: "the approver named in the default text"},
+			{Name: "approver", Kind: engine.KindString, DefaultDoc: "who set the app's `config.approval_property` value", Doc: "the approver named in the default text"},
 		},
 		Example: `- id: describe
   action: describe
@@ -47,7 +47,7 @@ func DefaultDescription(f *engine.Facts, node, approver, versionID string) strin
 		node = f.Event.OriginatorHost
 	}
 	if approver == "" {
-		approver = f.App.ModifiedBy
+		approver = approverOf(f)
 	}
 	s := fmt.Sprintf("App promoted from node: '%s' by: '%s' at: '%s' where it was owned by: '%s'",
 		node, approver, qrs.FormatTime(f.App.ModifiedDate), f.App.Owner.Account)

@@ -164,7 +164,7 @@ func TestDocsCoverEveryParameter(t *testing.T) {
 // example in the docs is one the loader accepts.
 func TestSpecExamplesLoad(t *testing.T) {
 	opts := engine.LoadOptions{Specs: Specs(), Sites: []string{"test", "prod"},
-		Builtin: map[string]any{"s3_enabled": true}}
+		Builtin: map[string]any{"s3_enabled": true, "webhooks": []string{"chat"}}}
 	for _, name := range Names() {
 		spec := Specs()[name]
 		var steps []map[string]any

@@ -42,6 +42,16 @@ var mailTemplates = func() map[string]*template.Template {
 	return out
 }()
 
+// templateDataParams are the parameters of what the built-in messages
+// (e-mail and webhook) show.
+var templateDataParams = []engine.Param{
+	{Name: "approver", Kind: engine.KindString, DefaultDoc: "who set the app's `config.approval_property` value", Doc: "the approver named by the templates"},
+	{Name: "targets", Kind: engine.KindStrings, DefaultDoc: "the app's `config.server_property` values", Doc: "target sites listed by `approved`"},
+	{Name: "streams", Kind: engine.KindStrings, DefaultDoc: "the app's `config.stream_property` values", Doc: "target streams listed by `approved`"},
+	{Name: "results_from", Kind: engine.KindString, Default: "promote", Doc: "the promote step whose Values `results` lists"},
+	{Name: "hub_host", Kind: engine.KindString, DefaultDoc: "the event site's host", Doc: "host of the hub link in `published-alert`"},
+}
+
 // mailData is what the built-in templates see.
 type mailData struct {
 	App             engine.AppFacts
@@ -59,20 +69,15 @@ func (a *email) Spec() engine.ActionSpec {
 	return engine.ActionSpec{
 		Name:    "email",
 		Summary: "Send an e-mail (built-in templates: approved, denied, published-alert, results).",
-		Params: []engine.Param{
+		Params: append([]engine.Param{
 			{Name: "to", Kind: engine.KindStrings, Doc: "recipients: `\"{{ app.owner.email }}\"`, literals"},
-			{Name: "to_stream_approvers", Kind: engine.KindBool, Default: false, Doc: "add the approvers mapped to the app's stream (the approvers file)"},
+			{Name: "to_stream_approvers", Kind: engine.KindBool, Default: false, Doc: "add the e-mail addresses the approvers file maps to the app's stream"},
 			{Name: "cc", Kind: engine.KindStrings, Doc: "copy recipients"},
 			{Name: "subject", Kind: engine.KindText, DefaultDoc: "the template's", Doc: "subject"},
 			{Name: "body", Kind: engine.KindText, DefaultDoc: "the template's", Doc: "plain-text body"},
 			{Name: "html", Kind: engine.KindHTML, Doc: "HTML body (sent as an alternative when `body` is given too)"},
 			{Name: "template", Kind: engine.KindString, Doc: "built-in message: `approved`, `denied`, `published-alert`, `results`"},
-			{Name: "approver", Kind: engine.KindString, DefaultDoc: "`app.modified_by`", Doc: "the approver named by the templates"},
-			{Name: "targets", Kind: engine.KindStrings, DefaultDoc: "the app's `config.server_property` values", Doc: "target sites listed by `approved`"},
-			{Name: "streams", Kind: engine.KindStrings, DefaultDoc: "the app's `config.stream_property` values", Doc: "target streams listed by `approved`"},
-			{Name: "results_from", Kind: engine.KindString, Default: "promote", Doc: "the promote step whose Values `results` lists"},
-			{Name: "hub_host", Kind: engine.KindString, DefaultDoc: "the event site's host", Doc: "host of the hub link in `published-alert`"},
-		},
+		}, templateDataParams...),
 		Example: `- id: alert
   action: email
   with:
@@ -98,14 +103,18 @@ func (a *email) message(in *engine.StepInput) (Message, error) {
 	p := in.Params
 	msg := Message{To: slices.Clone(p.Strings("to")), Cc: p.Strings("cc"), Subject: p.String("subject"), Text: p.String("body"), HTML: p.String("html")}
 	if p.Bool("to_stream_approvers") {
-		msg.To = append(msg.To, a.d.Approvers[strings.ToLower(in.Facts.App.Stream.ID)]...)
+		for _, entry := range a.d.Approvers[strings.ToLower(in.Facts.App.Stream.ID)] {
+			if !isAccount(entry) { // an account approves, but has no address here
+				msg.To = append(msg.To, entry)
+			}
+		}
 	}
 	if name := p.String("template"); name != "" {
 		t, ok := mailTemplates[name]
 		if !ok {
 			return msg, fmt.Errorf("template %s is not one of approved, denied, published-alert, results", q(name))
 		}
-		data, err := a.data(in)
+		data, err := templateData(a.d, in)
 		if err != nil {
 			return msg, err
 		}
@@ -130,12 +139,14 @@ func (a *email) message(in *engine.StepInput) (Message, error) {
 	return msg, nil
 }
 
-func (a *email) data(in *engine.StepInput) (*mailData, error) {
+// templateData is what a built-in message shows, from the step's
+// parameters (templateDataParams), the facts and earlier steps.
+func templateData(deps Deps, in *engine.StepInput) (*mailData, error) {
 	p := in.Params
 	d := &mailData{App: in.Facts.App, Event: in.Facts.Event, Approver: p.String("approver"),
 		Targets: p.Strings("targets"), Streams: p.Strings("streams")}
 	if d.Approver == "" {
-		d.Approver = in.Facts.App.ModifiedBy
+		d.Approver = approverOf(in.Facts)
 	}
 	// Without explicit lists, the approved template shows the app's target
 	// properties, named as in the configuration (the original's names otherwise).
@@ -146,7 +157,7 @@ func (a *email) data(in *engine.StepInput) (*mailData, error) {
 		d.Streams = in.Facts.App.Properties[configString(in.Facts, "stream_property", "PromoteToStream")]
 	}
 	host := p.String("hub_host")
-	if c := a.d.Sites[in.Facts.Event.Site]; host == "" && c != nil {
+	if c := deps.Sites[in.Facts.Event.Site]; host == "" && c != nil {
 		host = c.HubHost()
 	}
 	if host != "" {
@@ -301,6 +312,16 @@ func addrList(to, cc []*mail.Address) string {
 		s += " (cc " + strings.Join(addrStrings(cc), ", ") + ")"
 	}
 	return s
+}
+
+// approverOf is who set the app's approval value (app.set_by of
+// config.approval_property), or, when QRS does not say, who last changed
+// the app: a name for a message, never a four-eyes decision.
+func approverOf(f *engine.Facts) string {
+	if by := f.App.SetterOf(configString(f, "approval_property", "PromotionApproval")); by != "" {
+		return by
+	}
+	return f.App.ModifiedBy
 }
 
 // configString reads a string from the configuration's policy values.

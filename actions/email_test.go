@@ -64,7 +64,7 @@ func TestEmailRunSendsOnceToDeduplicatedRecipients(t *testing.T) {
 	srv := startSMTP(t, smtpOpts{mode: "starttls"})
 	m := newTestMailer(t, srv.config(TLSStartTLS))
 	d := Deps{Mail: m, Retry: fastRetry, Approvers: map[string][]string{
-		"90081726-8077-4a1b-8320-86986ac3e55c": {"boss@example.com", "RITA@example.com"},
+		"90081726-8077-4a1b-8320-86986ac3e55c": {"boss@example.com", "RITA@example.com", `CORP\boss`}, // an account gets no e-mail
 	}}
 	a := &email{d: d}
 	in := stepIn(t, a, engine.Params{"to": []string{"rita@example.com", ""}, "to_stream_approvers": true, "template": "published-alert", "hub_host": "hub.example.com"})

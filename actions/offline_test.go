@@ -56,6 +56,7 @@ func TestOfflinePlans(t *testing.T) {
 		{"remove-tag", engine.Params{"tag": "certified"}, engine.StatusPlanned, "would remove tag 'certified' from app 3b2c1a00… " + offlineName + " on site dev"},
 		{"remove-tag", engine.Params{"tag": "Promote"}, engine.StatusSkipped, "would do nothing: app 3b2c1a00… " + offlineName + " has no tag 'Promote'"},
 		{"email", engine.Params{"to": []string{"rita@example.com"}, "template": "results"}, engine.StatusPlanned, "would e-mail “" + offlineName + " promotion results” to rita@example.com"},
+		{"webhook", engine.Params{"template": "results"}, engine.StatusPlanned, "would post “" + offlineName + " promotion results” to every configured webhook"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

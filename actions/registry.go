@@ -25,9 +25,13 @@ type Deps struct {
 	// nil (a dry-run contacts no bucket): planned keys carry the prefix.
 	S3Config *S3Config
 	Log      *slog.Logger
-	// Approvers maps a stream ID (lower case) to the e-mail addresses of its
-	// approvers, as LoadApprovers reads them; nil: no map configured.
+	// Approvers maps a stream ID (lower case) to its approvers (e-mail
+	// addresses and DIR\user accounts), as LoadApprovers reads them; nil:
+	// no map configured.
 	Approvers map[string][]string
+	// Webhooks are the configured endpoints, in configuration order
+	// (NewWebhook; WebhookForPlans in dry-runs).
+	Webhooks []*Webhook
 	// TempDir is where promote spools an export while it uploads it ("":
 	// os.TempDir()). It needs room for the largest app once.
 	TempDir string

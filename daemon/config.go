@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -25,7 +26,10 @@ type Config struct {
 	StateDir    string              `yaml:"state_dir"`    // queue database, audit log, recorded events
 	SMTP        *actions.MailConfig `yaml:"smtp"`         // password only via password_env or password_file
 	S3          *actions.S3Config   `yaml:"s3"`           // credentials from the AWS chain
-	Approvers   string              `yaml:"approvers"`    // CSV or YAML: stream ID → approver addresses
+	Approvers   string              `yaml:"approvers"`    // CSV or YAML: stream ID → approver addresses (and DIR\user accounts)
+	// Webhooks are chat and HTTP endpoints; URLs and header values only via
+	// url_env/url_file and headers_env/headers_file.
+	Webhooks []actions.WebhookConfig `yaml:"webhooks"`
 	// Vars set config.<key> values that the policy files declare (config:
 	// in a policy file); the policy load checks them (PolicyOptions).
 	Vars map[string]any `yaml:"vars"`
@@ -44,7 +48,8 @@ type Config struct {
 	// Path is the file the configuration was read from ("" when built in code).
 	Path string `yaml:"-"`
 
-	src *yamlread.Decoder // where each value is written (nil when built in code)
+	src       *yamlread.Decoder   // where each value is written (nil when built in code)
+	approvers map[string][]string // the approvers file as check read it
 }
 
 // SiteConfig is one QRS site.
@@ -88,6 +93,8 @@ var keyHints = map[string]string{
 	"password":          "secrets are never read from the config file: use password_env (an environment variable) or password_file",
 	"secret_access_key": "secrets are never read from the config file: use the standard AWS credential chain (environment, shared profile, instance role)",
 	"access_key_id":     "credentials are never read from the config file: use the standard AWS credential chain (environment, shared profile, instance role)",
+	"url":               "a webhook's URL is a secret and is never read from the config file: use url_env (an environment variable holding it) or url_file",
+	"headers":           "header values may be secrets and are never read from the config file: use headers_env (header: environment variable) or headers_file (header: file)",
 }
 
 // LoadConfig reads, decodes and checks a configuration file, reporting
@@ -210,10 +217,12 @@ func (c *Config) check(d *yamlread.Decoder) {
 		}
 	}
 	if c.Approvers != "" {
-		if _, err := actions.LoadApprovers(c.Approvers); err != nil {
+		var err error
+		if c.approvers, err = actions.LoadApprovers(c.Approvers); err != nil {
 			errorf("approvers", "%v", err)
 		}
 	}
+	c.checkWebhooks(errorf, resolve)
 	if s := c.S3; s != nil && s.Bucket == "" {
 		errorf("s3", "s3: bucket is required")
 	}
@@ -265,6 +274,33 @@ func (c *Config) check(d *yamlread.Decoder) {
 	case "", "info", "debug", "warn", "error":
 	default:
 		errorf("log_level", "log_level: %q is not one of debug, info, warn, error", c.LogLevel)
+	}
+}
+
+// checkWebhooks resolves the webhooks' files and reads their secrets now,
+// so that a missing one is a config error at its key, not a failed post.
+func (c *Config) checkWebhooks(errorf func(path, format string, args ...any), resolve func(string) string) {
+	names := map[string]bool{}
+	for i := range c.Webhooks {
+		w := &c.Webhooks[i]
+		p := fmt.Sprintf("webhooks[%d]", i)
+		w.URLFile = resolve(w.URLFile)
+		for h, f := range w.HeadersFile {
+			w.HeadersFile[h] = resolve(f)
+		}
+		if _, err := actions.NewWebhook(*w); err != nil {
+			var ce *actions.WebhookConfigError
+			if errors.As(err, &ce) {
+				errorf(p+"."+ce.Key, "%s: %s", p, ce.Msg)
+				continue
+			}
+			errorf(p, "%s: %v", p, err)
+			continue
+		}
+		if names[strings.ToLower(w.Name)] {
+			errorf(p+".name", "%s.name: %q is used by another webhook", p, w.Name)
+		}
+		names[strings.ToLower(w.Name)] = true
 	}
 }
 

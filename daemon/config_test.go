@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -72,7 +73,14 @@ func TestParseConfigErrorsArePositioned(t *testing.T) {
 		{"no sites", "user: x\n", "c.yaml:1:1: sites: list at least one site"},
 		{"smtp env missing", "sites: [{alias: dev, host: h}]\nsmtp: {host: mail, from: a@b.c, username: u, password_env: QSP_TEST_NOT_SET}\n", "c.yaml:2:1: smtp: password for u"},
 		{"rescue too short", "sites: [{alias: dev, host: h}]\nrescue_after: 10s\n", "c.yaml:2:15: rescue_after: 10s is too short"},
+		{"webhook format", "sites: [{alias: dev, host: h}]\nwebhooks:\n  - name: chat\n    url_env: QSP_TEST_HOOK\n    format: temas\n", `c.yaml:5:13: webhooks[0]: format "temas" is not one of teams, slack, json; did you mean "teams"?`},
+		{"webhook url in the file", "sites: [{alias: dev, host: h}]\nwebhooks:\n  - name: chat\n    url: https://x.example/hook\n    format: teams\n", "c.yaml:4:5: webhooks[0].url: a webhook's URL is a secret and is never read from the config file: use url_env"},
+		{"webhook key typo", "sites: [{alias: dev, host: h}]\nwebhooks:\n  - name: chat\n    url_evn: X\n    format: teams\n", `c.yaml:4:5: unknown key "url_evn" in webhooks[0]; did you mean "url_env"?`},
+		{"webhook env missing", "sites: [{alias: dev, host: h}]\nwebhooks:\n  - name: chat\n    url_env: QSP_TEST_NOT_SET\n    format: teams\n", "c.yaml:4:14: webhooks[0]: webhook chat: the URL: environment variable QSP_TEST_NOT_SET is not set"},
+		{"webhook header env missing", "sites: [{alias: dev, host: h}]\nwebhooks:\n  - name: chat\n    url_env: QSP_TEST_HOOK\n    format: json\n    headers_env: {X-Key: QSP_TEST_NOT_SET}\n", "c.yaml:6:26: webhooks[0]: webhook chat: header X-Key: environment variable QSP_TEST_NOT_SET is not set"},
+		{"webhook name twice", "sites: [{alias: dev, host: h}]\nwebhooks:\n  - {name: chat, url_env: QSP_TEST_HOOK, format: teams}\n  - {name: Chat, url_env: QSP_TEST_HOOK, format: slack}\n", `c.yaml:4:12: webhooks[1].name: "Chat" is used by another webhook`},
 	}
+	t.Setenv("QSP_TEST_HOOK", "https://hooks.example.com/SECRET")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ParseConfig("c.yaml", []byte(c.yaml))
@@ -113,6 +121,31 @@ func TestLoadConfigReadsSecretFile(t *testing.T) {
 	}
 }
 
+// The webhooks' names and the approvers file reach the policies as
+// built-in keys; a relative url_file is the config folder's.
+func TestConfigWebhooksAndApproversAreBuiltinKeys(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "teams.url"), []byte("https://example.com/hook\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "approvers.yaml"), []byte("90081726-8077-4A1B-8320-86986AC3E55C: [boss@example.com, 'CORP\\boss']\n"), 0o600)
+	path := filepath.Join(dir, "c.yaml")
+	os.WriteFile(path, []byte("sites: [{alias: dev, host: h}]\napprovers: approvers.yaml\nwebhooks:\n  - {name: chat, url_file: teams.url, format: teams}\n"), 0o600)
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Webhooks[0].URLFile != filepath.Join(dir, "teams.url") {
+		t.Errorf("url_file %s", cfg.Webhooks[0].URLFile)
+	}
+	b := PolicyOptions(cfg, nil).Builtin
+	if fmt.Sprint(b["webhooks"]) != "[chat]" || fmt.Sprint(b["approvers"]) != `map[90081726-8077-4a1b-8320-86986ac3e55c:[boss@example.com CORP\boss]]` {
+		t.Errorf("builtin %v", b)
+	}
+	b = PolicyOptions(nil, []string{"test"}).Builtin
+	if fmt.Sprint(b["webhooks"]) != "[]" || fmt.Sprint(b["approvers"]) != "map[]" {
+		t.Errorf("builtin without a config %v", b)
+	}
+}
+
 func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("sites:\n  - alias: dev\n    host: h\n    watch: true\ncallback_url: http://x:5000\nvars: {a: 1}\n"))
 	f.Add([]byte("sites: [{alias: dev, host: h}]\naudit: {keep: 3}\n"))
@@ -150,8 +183,8 @@ func TestNewRefusesVarsThePoliciesDoNotDeclare(t *testing.T) {
 		t.Fatal(err) // the configuration alone is fine: vars are checked against the policies
 	}
 	_, err = New(cfg, WithLogger(slog.New(slog.DiscardHandler)))
-	want := path + `:19:3: unknown key "auto_unpublsh" in vars; did you mean "auto_unpublish"? (known: alert_property, approval_property, auto_unpublish, auto_versioning, promote_on_reload, publish_alerts, reload_property, reload_tag, server_property, stream_property, unpublish_property, versioning, versioning_property): vars sets only keys that a policy file declares under config:
-` + path + `:20:19: vars.publish_alerts: want true or false (default true, declared at ` + filepath.Join(policies, "10-publish-alert.yaml") + `:17:19), got "no"`
+	want := path + `:19:3: unknown key "auto_unpublsh" in vars; did you mean "auto_unpublish"? (known: alert_property, approval_property, auto_unpublish, auto_versioning, four_eyes, promote_on_reload, publish_alerts, reload_property, reload_tag, server_property, stream_property, unpublish_property, versioning, versioning_property, webhook_approved, webhook_denied, webhook_publish_alert, webhook_refused, webhook_results): vars sets only keys that a policy file declares under config:
+` + path + `:20:19: vars.publish_alerts: want true or false (default true, declared at ` + filepath.Join(policies, "10-publish-alert.yaml") + `:20:19), got "no"`
 	if err == nil || err.Error() != want {
 		t.Errorf("got  %v\nwant %s", err, want)
 	}

@@ -141,6 +141,16 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 			return nil, err
 		}
 	}
+	for _, wc := range cfg.Webhooks {
+		w, err := actions.NewWebhook(wc)
+		if err != nil {
+			return nil, fmt.Errorf("webhooks: %w", err)
+		}
+		if w.Insecure() {
+			d.log.Warn("webhook uses http://: its messages and URL cross the network unencrypted; use https:// unless it is an internal relay", "webhook", w.Name())
+		}
+		deps.Webhooks = append(deps.Webhooks, w)
+	}
 	d.acts = actions.New(deps)
 
 	d.rules, err = newPolicyRules(cfg.Policies, PolicyOptions(cfg, nil), d.log.With("component", "policies"), d.metrics.reloaded)

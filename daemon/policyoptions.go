@@ -21,11 +21,15 @@ func PolicyOptions(cfg *Config, sites []string) engine.LoadOptions {
 	opts := engine.LoadOptions{Specs: actions.Specs()}
 	if cfg == nil {
 		opts.Sites = sites
-		opts.Builtin = builtinKeys(sites, true, false)
+		opts.Builtin = builtinKeys(sites, true, false, nil, nil)
 		return opts
 	}
 	opts.Sites = cfg.SiteAliases()
-	opts.Builtin = builtinKeys(opts.Sites, cfg.SMTP != nil, cfg.S3 != nil)
+	webhooks := make([]string, len(cfg.Webhooks))
+	for i, w := range cfg.Webhooks {
+		webhooks[i] = w.Name
+	}
+	opts.Builtin = builtinKeys(opts.Sites, cfg.SMTP != nil, cfg.S3 != nil, webhooks, cfg.approverMap())
 	for _, k := range slices.Sorted(maps.Keys(cfg.Vars)) {
 		s := engine.Setting{Key: k, Value: cfg.Vars[k]}
 		s.KeyAt, s.ValueAt = cfg.keyPos("vars."+k), cfg.pos("vars."+k)
@@ -36,11 +40,29 @@ func PolicyOptions(cfg *Config, sites []string) engine.LoadOptions {
 
 // builtinKeys are the config.<key> the daemon sets from its configuration:
 // policies read them without declaring them; vars cannot set them.
-func builtinKeys(sites []string, mail, s3 bool) map[string]any {
+// webhooks are the endpoints' names; approvers the approvers file (stream
+// ID → entries), from which the facts give each app its stream's.
+func builtinKeys(sites []string, mail, s3 bool, webhooks []string, approvers map[string][]string) map[string]any {
 	if sites == nil {
 		sites = []string{}
 	}
-	return map[string]any{"sites": sites, "mail_enabled": mail, "s3_enabled": s3}
+	if webhooks == nil {
+		webhooks = []string{}
+	}
+	if approvers == nil {
+		approvers = map[string][]string{}
+	}
+	return map[string]any{"sites": sites, "mail_enabled": mail, "s3_enabled": s3, "webhooks": webhooks, engine.ApproversKey: approvers}
+}
+
+// approverMap is the approvers file: as check read it, or read now for a
+// configuration built in code (nil when there is none or it cannot be read:
+// New reports that).
+func (c *Config) approverMap() map[string][]string {
+	if c.approvers == nil && c.Approvers != "" {
+		c.approvers, _ = actions.LoadApprovers(c.Approvers)
+	}
+	return c.approvers
 }
 
 // pos is where the value at path ("sites[1].certs") is written.

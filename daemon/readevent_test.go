@@ -40,6 +40,37 @@ func TestReadEvent(t *testing.T) {
 		t.Errorf("event %+v", ev)
 	}
 
+	// A value set by another user: that user is read (their e-mail address
+	// is how an approvers file knows an approver); the owner's are not.
+	mgrCfg := dev.ClientConfig()
+	mgrCfg.User = `CORP\sales_manager`
+	mgr, err := qrs.NewClient(mgrCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs, err := c.CustomPropertyDefinitions(ctx, qrs.Eq("name", "PromotionApproval"))
+	if err != nil || len(defs) != 1 {
+		t.Fatalf("definitions %v %v", defs, err)
+	}
+	if _, err := mgr.UpdateApp(ctx, appID, func(a *qrs.App) error {
+		a.CustomProperties = append(a.CustomProperties, qrs.CustomPropertyValue{Value: "Approve",
+			Definition: qrs.CustomPropertyDefinitionCondensed{ID: defs[0].ID, Name: defs[0].Name}})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err = ReadEvent(ctx, c, "dev", appID); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Setters) != 1 || ev.Setters[0].UserID != "sales_manager" || ev.Setters[0].Email() != "morgan.manager@example.com" {
+		t.Errorf("setters %+v", ev.Setters)
+	}
+	for _, cp := range ev.App.CustomProperties {
+		if cp.Definition.Name == "PromotionApproval" && cp.ModifiedByUserName != `CORP\sales_manager` {
+			t.Errorf("the approval value says it was set by %q", cp.ModifiedByUserName)
+		}
+	}
+
 	missing := "00000000-0000-4000-8000-00000000beef"
 	_, err = ReadEvent(ctx, c, "dev", missing)
 	if !qrs.IsNotFound(err) || !strings.HasPrefix(err.Error(), "app "+missing+" does not exist on site dev: ") {

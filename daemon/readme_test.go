@@ -32,6 +32,7 @@ func TestReadmeConfigExamplesLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("SMTP_PASSWORD", "secret")
+	t.Setenv("QSP_TEAMS_URL", "https://example.com/workflows/hook")
 	found := 0
 	for _, e := range examples {
 		doc, example := e.doc, e.yaml

@@ -64,6 +64,14 @@ type Options struct {
 	Log io.Writer
 	// Progress, if set, receives the daemon's progress reports of long steps.
 	Progress func(step, detail string)
+	// Webhooks are chat endpoints the configuration posts to.
+	Webhooks []Webhook
+}
+
+// Webhook is an endpoint of the configuration's webhooks:. Its URL is
+// written to a file beside the configuration (url_file), as a secret is.
+type Webhook struct {
+	Name, Format, URL string
 }
 
 // Sites are the aliases of the simulated sites; dev is watched.
@@ -302,6 +310,17 @@ func (e *Env) writeConfig(opts Options, listen string) (string, error) {
 	}
 	for k, v := range opts.Config {
 		cfg[k] = v
+	}
+	var hooks []map[string]any
+	for _, w := range opts.Webhooks {
+		file := "webhook-" + w.Name + ".url"
+		if err := os.WriteFile(filepath.Join(e.Dir, file), []byte(w.URL+"\n"), 0o600); err != nil {
+			return "", err
+		}
+		hooks = append(hooks, map[string]any{"name": w.Name, "format": w.Format, "url_file": file})
+	}
+	if len(hooks) > 0 {
+		cfg["webhooks"] = hooks
 	}
 	b, err := yaml.Marshal(cfg)
 	if err != nil {

@@ -70,7 +70,7 @@ const (
 	KindInt     Kind = "int"     // whole number
 	KindStrings Kind = "strings" // list of strings; a single string is a one-item list
 	KindTargets Kind = "targets" // list of {site, mode}; strings like "test - Overwrite" are parsed
-	KindAny     Kind = "any"     // any value, passed as is
+	KindAny     Kind = "any"     // any value, passed as is; the strings of a YAML mapping or list in it may be templates
 )
 
 // Target is one promotion target: a site alias and a mode.

@@ -17,7 +17,7 @@ import (
 	"github.com/qs-promoter/qs-promoter/yamlread"
 )
 
-var eventKeys = []string{"site", "receivedAt", "kind", "notification", "app", "stream", "owner"}
+var eventKeys = []string{"site", "receivedAt", "kind", "notification", "app", "stream", "owner", "setters"}
 
 // ReadEvent decodes a recorded event. Its top level is strict (an unknown
 // key is an error); the QRS entities inside may carry fields this program
@@ -122,7 +122,8 @@ func jsonKind(t reflect.Type) string {
 }
 
 // NewFacts builds the facts policies see from a recorded event and the
-// configuration values policies may read as config.<key>.
+// configuration values policies may read as config.<key>. The approvers of
+// the app's stream come from config.approvers (ApproversKey), when set.
 func NewFacts(ev *Event, config map[string]any) (*Facts, error) {
 	if ev == nil || ev.App == nil {
 		return nil, errors.New("the event has no app: facts are built from the app as QRS returns it")
@@ -141,6 +142,8 @@ func NewFacts(ev *Event, config map[string]any) (*Facts, error) {
 		Published:      a.Published,
 		PublishTime:    qrs.ParseTime(a.PublishTime),
 		Properties:     properties(a.CustomProperties),
+		SetBy:          setBy(a.CustomProperties),
+		Setters:        []UserFacts{},
 		Tags:           []string{},
 		LastReloadTime: qrs.ParseTime(a.LastReloadTime),
 		ModifiedBy:     a.ModifiedByUserName,
@@ -151,6 +154,7 @@ func NewFacts(ev *Event, config map[string]any) (*Facts, error) {
 		f.App.Tags = append(f.App.Tags, t.Name)
 	}
 	f.App.Stream.Properties = map[string][]string{}
+	f.App.Stream.Approvers = []string{}
 	if a.Stream != nil && a.Stream.ID != "" {
 		f.App.Stream.ID, f.App.Stream.Name = a.Stream.ID, a.Stream.Name
 		if ev.Stream != nil && strings.EqualFold(ev.Stream.ID, a.Stream.ID) {
@@ -158,6 +162,9 @@ func NewFacts(ev *Event, config map[string]any) (*Facts, error) {
 				f.App.Stream.Name = ev.Stream.Name
 			}
 			f.App.Stream.Properties = properties(ev.Stream.CustomProperties)
+		}
+		if m, ok := f.Config[ApproversKey].(map[string][]string); ok && len(m[normalise(a.Stream.ID)]) > 0 {
+			f.App.Stream.Approvers = slices.Clone(m[normalise(a.Stream.ID)])
 		}
 	}
 	o := OwnerFacts{ID: a.Owner.ID, UserID: a.Owner.UserID, Directory: a.Owner.UserDirectory, Name: a.Owner.Name}
@@ -169,6 +176,16 @@ func NewFacts(ev *Event, config map[string]any) (*Facts, error) {
 		o.Account = o.Directory + `\` + o.UserID
 	}
 	f.App.Owner = o
+	for _, u := range ev.Setters {
+		if u == nil || u.UserID == "" {
+			continue
+		}
+		account := u.UserDirectory + `\` + u.UserID
+		if strings.EqualFold(account, o.Account) || slices.ContainsFunc(f.App.Setters, func(s UserFacts) bool { return strings.EqualFold(s.Account, account) }) {
+			continue
+		}
+		f.App.Setters = append(f.App.Setters, UserFacts{Account: account, Name: u.Name, Email: u.Email()})
+	}
 	return f, nil
 }
 
@@ -220,6 +237,15 @@ func eventFacts(ev *Event) EventFacts {
 		e.Kind = e.Kinds[0]
 	}
 	return e
+}
+
+// setBy is properties' twin: who set each value.
+func setBy(cps []qrs.CustomPropertyValue) map[string][]string {
+	out := map[string][]string{}
+	for _, cp := range cps {
+		out[cp.Definition.Name] = append(out[cp.Definition.Name], cp.ModifiedByUserName)
+	}
+	return out
 }
 
 func properties(cps []qrs.CustomPropertyValue) map[string][]string {

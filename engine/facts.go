@@ -34,6 +34,11 @@ type Event struct {
 	App          *qrs.App         `json:"app"`
 	Stream       *qrs.Stream      `json:"stream"`
 	Owner        *qrs.User        `json:"owner"`
+	// Setters are the users, other than the owner, who set a value of the
+	// app's custom properties (GET /qrs/user/full?filter=userDirectory eq
+	// '…' and userId eq '…'): an approver's e-mail address, for four eyes.
+	// Optional.
+	Setters []*qrs.User `json:"setters,omitempty"`
 }
 
 // Facts is what policies see: one typed value per event. The expr names
@@ -65,6 +70,8 @@ type AppFacts struct {
 	Stream         StreamFacts         `expr:"stream"`       // zero (empty id) when unpublished
 	Owner          OwnerFacts          `expr:"owner"`
 	Properties     map[string][]string `expr:"properties"` // custom property name → values
+	SetBy          map[string][]string `expr:"set_by"`     // who set each value of Properties (DIR\user, "" if unknown), in the same order
+	Setters        []UserFacts         `expr:"setters"`    // the users in SetBy, the owner apart, as QRS knows them
 	Tags           []string            `expr:"tags"`
 	LastReloadTime time.Time           `expr:"last_reload_time"`
 	ModifiedBy     string              `expr:"modified_by"` // DIR\user of the last change
@@ -77,6 +84,16 @@ type StreamFacts struct {
 	ID         string              `expr:"id"`
 	Name       string              `expr:"name"`
 	Properties map[string][]string `expr:"properties"`
+	// Approvers are the approvers file's entries for this stream: e-mail
+	// addresses and DIR\user accounts ([] when it lists none).
+	Approvers []string `expr:"approvers"`
+}
+
+// UserFacts is a user other than the owner (one who set a property value).
+type UserFacts struct {
+	Account string `expr:"account" yaml:"account"` // DIR\user
+	Name    string `expr:"name" yaml:"name"`
+	Email   string `expr:"email" yaml:"email"` // "" when the user has no e-mail attribute
 }
 
 // OwnerFacts is the app's owner.

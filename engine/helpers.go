@@ -26,6 +26,8 @@ var Helpers = []Helper{
 	{"targets", "targets(values)", `Parses "<site> - Overwrite|Duplicate" values into targets {site, mode} for the configured sites; malformed values and unknown sites are left out (see bad_targets).`, `targets(app.properties.PromoteToServer)`},
 	{"bad_targets", "bad_targets(values)", `One message per value that targets() leaves out, saying why.`, `len(bad_targets(app.properties.PromoteToServer)) == 0`},
 	{"sites", "sites(targets)", `The site aliases of a list of targets.`, `join(sites(vars.targets), ", ")`},
+	{"may_approve", "may_approve(app, account)", `Whether account may approve the app under four eyes: it is not the owner's, and when the approvers file lists anyone for the app's stream, it is listed (as the account, or as the e-mail address QRS holds for it).`, `may_approve(app, prop(app.set_by, config.approval_property))`},
+	{"approver_problem", "approver_problem(app, account)", `Why account may not approve the app under four eyes; "" when it may.`, `approver_problem(app, prop(app.set_by, config.approval_property))`},
 }
 
 // sitesIndex resolves site aliases case-insensitively to their configured spelling.
@@ -229,5 +231,11 @@ func helperOptions(sites *sitesIndex) []expr.Option {
 			}
 			return out, nil
 		}, new(func([]Target) []string)),
+		expr.Function("may_approve", func(p ...any) (any, error) {
+			return p[0].(*AppFacts).ApproverProblem(p[1].(string)) == "", nil
+		}, new(func(*AppFacts, string) bool)),
+		expr.Function("approver_problem", func(p ...any) (any, error) {
+			return p[0].(*AppFacts).ApproverProblem(p[1].(string)), nil
+		}, new(func(*AppFacts, string) string)),
 	}
 }

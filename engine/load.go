@@ -576,6 +576,10 @@ func (l *loader) param(ps Param, n *yaml.Node, sc *scope) *paramExpr {
 			pe.tpl = l.template(n, sc, ps.Kind, what)
 			return pe
 		}
+		if (n.Kind == yaml.MappingNode || n.Kind == yaml.SequenceNode) && holdsTemplate(n) {
+			pe.tree = l.anyTree(n, sc, what)
+			return pe
+		}
 		var v any
 		if err := n.Decode(&v); err != nil {
 			l.node(n, "%s: %v", what, err)
@@ -620,6 +624,55 @@ func (l *loader) param(ps Param, n *yaml.Node, sc *scope) *paramExpr {
 		pe.literal = n.Value
 	}
 	return pe
+}
+
+// holdsTemplate reports a string with {{ }} anywhere in n.
+func holdsTemplate(n *yaml.Node) bool {
+	if n.Kind == yaml.ScalarNode {
+		return n.Tag == "!!str" && hasTemplate(n.Value)
+	}
+	for _, c := range n.Content {
+		if holdsTemplate(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// anyTree compiles a YAML mapping or list whose strings may be templates
+// (mapping keys are literal).
+func (l *loader) anyTree(n *yaml.Node, sc *scope, what string) *anyTree {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	t := &anyTree{}
+	switch n.Kind {
+	case yaml.MappingNode:
+		t.isMap = true
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if slices.Contains(t.keys, k.Value) {
+				l.node(k, "%s: %s", what, yamlread.Twice(k.Value, "this mapping"))
+				continue
+			}
+			t.keys = append(t.keys, k.Value)
+			t.items = append(t.items, l.anyTree(n.Content[i+1], sc, what))
+		}
+	case yaml.SequenceNode:
+		t.isList = true
+		for _, it := range n.Content {
+			t.items = append(t.items, l.anyTree(it, sc, what))
+		}
+	default:
+		if n.Tag == "!!str" && hasTemplate(n.Value) {
+			t.tpl = l.template(n, sc, KindAny, what)
+			return t
+		}
+		if err := n.Decode(&t.literal); err != nil {
+			l.node(n, "%s: %v", what, err)
+		}
+	}
+	return t
 }
 
 func (l *loader) listItem(ps Param, it *yaml.Node, sc *scope, what string) (paramItem, bool) {

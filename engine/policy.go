@@ -98,6 +98,18 @@ type paramExpr struct {
 	tpl     *template   // a scalar template
 	items   []paramItem // list kinds (strings, targets)
 	isList  bool
+	tree    *anyTree // KindAny written as a YAML mapping or list holding templates
+}
+
+// anyTree is a KindAny value written in YAML (a JSON body), whose strings
+// may be templates: resolved, it is a map[string]any, []any or a value.
+type anyTree struct {
+	keys    []string   // a mapping's keys, in order
+	items   []*anyTree // a mapping's values (by keys) or a list's items
+	isMap   bool
+	isList  bool
+	tpl     *template
+	literal any
 }
 
 type paramItem struct {

@@ -164,7 +164,8 @@ func defaultTestFacts(sites []string) *Facts {
 	return &Facts{
 		Event: EventFacts{Kind: KindUpdated, Kinds: []string{KindUpdated}, Site: site, Changed: []string{}, ReceivedAt: time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)},
 		App: AppFacts{ID: "00000000-0000-0000-0000-00000000a001", Name: "Test app", Properties: map[string][]string{}, Tags: []string{},
-			Stream: StreamFacts{Properties: map[string][]string{}},
+			SetBy: map[string][]string{}, Setters: []UserFacts{},
+			Stream: StreamFacts{Properties: map[string][]string{}, Approvers: []string{}},
 			Owner:  OwnerFacts{ID: "00000000-0000-0000-0000-00000000u001", UserID: "owner", Directory: "CORP", Name: "App Owner", Email: "owner@example.com", Account: `CORP\owner`}},
 	}
 }

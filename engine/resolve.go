@@ -52,6 +52,10 @@ func (pe *paramExpr) resolve(env any, sites *sitesIndex) (any, bool, error) {
 		v, err := convert(pe.spec.Kind, vals, sites)
 		return v, true, err
 	}
+	if pe.tree != nil {
+		v, err := pe.tree.eval(env)
+		return v, err == nil, err
+	}
 	if pe.tpl == nil {
 		return pe.literal, true, nil
 	}
@@ -71,6 +75,37 @@ func (pe *paramExpr) resolve(env any, sites *sitesIndex) (any, bool, error) {
 	}
 	v, err = convert(pe.spec.Kind, v, sites)
 	return v, true, err
+}
+
+// eval resolves the templates of a tree: a mapping becomes a
+// map[string]any, a list a []any; a template's value is its expression's
+// (exactly one {{ }}) or its text.
+func (t *anyTree) eval(env any) (any, error) {
+	switch {
+	case t.isMap:
+		out := make(map[string]any, len(t.keys))
+		for i, k := range t.keys {
+			v, err := t.items[i].eval(env)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out[k] = v
+		}
+		return out, nil
+	case t.isList:
+		out := make([]any, len(t.items))
+		for i, it := range t.items {
+			v, err := it.eval(env)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			out[i] = v
+		}
+		return out, nil
+	case t.tpl != nil:
+		return t.tpl.eval(env, false)
+	}
+	return t.literal, nil
 }
 
 // convert turns a value into a parameter kind's Go type.

@@ -100,6 +100,9 @@ type CustomPropertyValue struct {
 	Value        string                            `json:"value"`
 	Definition   CustomPropertyDefinitionCondensed `json:"definition"`
 	SchemaPath   string                            `json:"schemaPath,omitempty"`
+	// Who set this value (DIR\user): for an approval, the approver,
+	// whoever changed the app after.
+	ModifiedByUserName string `json:"modifiedByUserName,omitempty"`
 }
 
 // CustomPropertyDefinition is a custom property as defined in the QMC.

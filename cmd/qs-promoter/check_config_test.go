@@ -48,7 +48,7 @@ func copyShippedPolicies(t *testing.T, dir string, file string, edits ...string)
 func TestCheckWithoutConfigRefusesAnUndeclaredKey(t *testing.T) {
 	dir := t.TempDir()
 	policies := copyShippedPolicies(t, dir, "10-publish-alert.yaml", "      config.publish_alerts\n", "      config.publish_alert\n")
-	want := filepath.Join(policies, "10-publish-alert.yaml") + `:23:14: config has no "publish_alert"; did you mean "publish_alerts"? (it has: alert_property, approval_property, auto_unpublish, auto_versioning, mail_enabled, promote_on_reload, publish_alerts, reload_property, reload_tag, s3_enabled, server_property, sites, stream_property, unpublish_property, versioning, versioning_property); a new key is declared under config: at the top of the file, with its default` + "\n"
+	want := filepath.Join(policies, "10-publish-alert.yaml") + `:27:14: config has no "publish_alert"; did you mean "publish_alerts"? (it has: alert_property, approval_property, approvers, auto_unpublish, auto_versioning, four_eyes, mail_enabled, promote_on_reload, publish_alerts, reload_property, reload_tag, s3_enabled, server_property, sites, stream_property, unpublish_property, versioning, versioning_property, webhook_approved, webhook_denied, webhook_publish_alert, webhook_refused, webhook_results, webhooks); a new key is declared under config: at the top of the file, with its default` + "\n"
 	code, out, _ := runCmd(t, "check", "--policies", policies)
 	if code != 1 || out != want {
 		t.Errorf("check --policies: exit %d\n%s\nwant\n%s", code, out, want)
@@ -96,11 +96,11 @@ vars:
 	}
 	code, out, _ := runCmd(t, "check", "--config", path)
 	want := strings.Join([]string{
-		filepath.Join(policies, "30-approval.yaml") + `:55:18: config has no "mail_enable"; did you mean "mail_enabled"? (it has: alert_property, approval_property, auto_unpublish, auto_versioning, mail_enabled, promote_on_reload, publish_alerts, reload_property, reload_tag, s3_enabled, server_property, sites, stream_property, unpublish_property, versioning, versioning_property); a new key is declared under config: at the top of the file, with its default`,
+		filepath.Join(policies, "30-approval.yaml") + `:109:18: config has no "mail_enable"; did you mean "mail_enabled"? (it has: alert_property, approval_property, approvers, auto_unpublish, auto_versioning, four_eyes, mail_enabled, promote_on_reload, publish_alerts, reload_property, reload_tag, s3_enabled, server_property, sites, stream_property, unpublish_property, versioning, versioning_property, webhook_approved, webhook_denied, webhook_publish_alert, webhook_refused, webhook_results, webhooks); a new key is declared under config: at the top of the file, with its default`,
 		path + `:9:12: qrs: site "test": ` + filepath.Join(missing, "client.pem") + `: file not found; export the client certificate from the QMC (Certificates, PEM format) into this folder`,
 		path + `:10:15: callback_url: "promoter:5000" is not an http(s) URL without query, e.g. http://promoter.company.com:5000`,
 		path + `:12:10: workers: want a whole number, got "many"`,
-		path + `:14:3: unknown key "auto_unpublsh" in vars; did you mean "auto_unpublish"? (known: alert_property, approval_property, auto_unpublish, auto_versioning, promote_on_reload, publish_alerts, reload_property, reload_tag, server_property, stream_property, unpublish_property, versioning, versioning_property): vars sets only keys that a policy file declares under config:`,
+		path + `:14:3: unknown key "auto_unpublsh" in vars; did you mean "auto_unpublish"? (known: alert_property, approval_property, auto_unpublish, auto_versioning, four_eyes, promote_on_reload, publish_alerts, reload_property, reload_tag, server_property, stream_property, unpublish_property, versioning, versioning_property, webhook_approved, webhook_denied, webhook_publish_alert, webhook_refused, webhook_results): vars sets only keys that a policy file declares under config:`,
 	}, "\n") + "\n"
 	if code != 1 || out != want {
 		t.Errorf("exit %d\n%s\nwant\n%s", code, out, want)

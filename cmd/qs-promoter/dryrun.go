@@ -47,12 +47,22 @@ func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return printProblems(stderr, err)
 	}
-	// Actions without mail or S3, and with read-only sites in --live; from a
-	// recorded event they contact nothing at all. A dry-run never writes.
-	// The S3 configuration only names the bucket and prefix in plans.
+	// Actions without mail, S3 or webhooks, and with read-only sites in
+	// --live; from a recorded event they contact nothing at all. A dry-run
+	// never writes. The S3 configuration only names the bucket and prefix in
+	// plans, the webhooks their names and formats.
 	deps := actions.Deps{Log: slog.New(slog.DiscardHandler), Offline: !*live}
 	if cfg != nil {
 		deps.S3Config = cfg.S3
+		// Webhooks by name and format only: plans read no secret.
+		for _, w := range cfg.Webhooks {
+			deps.Webhooks = append(deps.Webhooks, actions.WebhookForPlans(w))
+		}
+		if cfg.Approvers != "" {
+			if deps.Approvers, err = actions.LoadApprovers(cfg.Approvers); err != nil {
+				return err
+			}
+		}
 	}
 	var ev *engine.Event
 	if *live {

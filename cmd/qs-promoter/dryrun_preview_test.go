@@ -167,8 +167,13 @@ func TestDryRunS3PrefixAndDescription(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sim.Close()
+	// A webhook: dry-run shows its payload under its name, never its URL.
+	const secretURL = "https://prod-42.westeurope.logic.azure.com/workflows/SECRET-WORKFLOW/triggers/manual/paths/invoke?sig=SECRET-SIG"
+	if err := os.WriteFile(filepath.Join(dir, "teams.url"), []byte(secretURL+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "callback_url: http://127.0.0.1:5000\npolicies: ../../policies\nstate_dir: %s\ns3: {bucket: app-versions, prefix: Versions/Test/, region: eu-west-1}\nsites:\n", filepath.Join(dir, "state"))
+	fmt.Fprintf(&cfg, "callback_url: http://127.0.0.1:5000\npolicies: ../../policies\nstate_dir: %s\ns3: {bucket: app-versions, prefix: Versions/Test/, region: eu-west-1}\nwebhooks: [{name: chat, url_file: teams.url, format: teams}]\nsites:\n", filepath.Join(dir, "state"))
 	for _, s := range sim.Sites() {
 		fmt.Fprintf(&cfg, "  - {alias: %s, host: localhost, port: %d, certs: %s, watch: %v}\n", s.Alias(), s.Port(), s.CertDir(), s.Alias() == "dev")
 	}
@@ -183,10 +188,17 @@ func TestDryRunS3PrefixAndDescription(t *testing.T) {
 	for _, want := range []string{
 		"3. s3 (s3-version) planned: would version 'Sales Pipeline' (exported without data from site dev) as s3://app-versions/Versions/Test/Sales Pipeline-Template.qvf\n",
 		"       preview:\n         description: |\n           App promoted from node: 'qlik-dev.example.com' by: 'CORP\\boss' at: '2026-11-27T09:30:05.118Z' where it was owned by: 'CORP\\sales_rep'\n\n           S3 Version ID: <version ID from S3>\n",
+		"8. approved-chat (webhook) planned: would post “'Sales Pipeline' promotion approved by 'CORP\\boss'” to chat\n",
+		"         to: [chat]\n",
+		`             "contentType": "application/vnd.microsoft.card.adaptive",`,
+		"9. results-chat (webhook) planned: would post “'Sales Pipeline' promotion results” to chat\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks\n%s\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "SECRET") || strings.Contains(out, "logic.azure.com") {
+		t.Errorf("the webhook's URL shows in the dry-run:\n%s", out)
 	}
 }
 

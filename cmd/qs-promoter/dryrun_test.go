@@ -166,7 +166,7 @@ func TestDryRunShippedPoliciesWithoutConfig(t *testing.T) {
 	for _, want := range []string{
 		"config: no --config, so config.<key> are the defaults, with mail_enabled true and s3_enabled false",
 		"+ alert-on-publish: MATCH: the event is published and all 4 when clauses are true",
-		`- promote-approved: no match: when clause 2 of 5 is false`,
+		`- promote-approved: no match: when clause 2 of 6 is false`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
