@@ -39,6 +39,7 @@ type Daemon struct {
 	instance string // random ID of this process, on /healthz (see checkCallbackURL)
 
 	hooks []func(ExecutionReport) // set by New, read-only after
+	ready []func()                // called once Run serves
 }
 
 // Option customises New (for tests, the demo and embedding).
@@ -50,6 +51,7 @@ type options struct {
 	now          func() time.Time
 	pollInterval time.Duration
 	hooks        []func(ExecutionReport)
+	ready        []func()
 }
 
 // WithLogger sets the logger (default: slog.Default()).
@@ -67,6 +69,12 @@ func OnExecution(f func(ExecutionReport)) Option {
 	return func(o *options) { o.hooks = append(o.hooks, f) }
 }
 
+// OnReady registers f, called once by Run when the listener serves and the
+// store has started: a service manager's "ready" (systemd, the Windows SCM).
+func OnReady(f func()) Option {
+	return func(o *options) { o.ready = append(o.ready, f) }
+}
+
 // New builds the daemon: site clients, actions, policies (a bad policy set
 // is an error here), the audit log, the state store and the listener. Run
 // starts it. On error everything opened is closed.
@@ -82,7 +90,7 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 		o.now = time.Now
 	}
 	d = &Daemon{cfg: cfg, log: o.log, now: o.now, sites: map[string]*site{}, metrics: newMetrics(),
-		ownUser: accountName(cfg.User), hooks: o.hooks, started: o.now(), instance: newInstanceID()}
+		ownUser: accountName(cfg.User), hooks: o.hooks, ready: o.ready, started: o.now(), instance: newInstanceID()}
 	var closers []func() error
 	defer func() {
 		if err != nil {
@@ -204,6 +212,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}()
 	d.log.Info("serving", "listen", d.Addr(), "policies", d.cfg.Policies, "state_dir", d.cfg.StateDir, "sites", len(d.order))
+	for _, f := range d.ready {
+		f()
+	}
 	wg.Go(func() { d.rules.Watch(bg) })
 	for _, s := range d.order {
 		wg.Go(func() { d.keepSite(bg, s) })
