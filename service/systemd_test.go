@@ -161,10 +161,10 @@ func TestParseEnvVar(t *testing.T) {
 		t.Errorf("empty value: %+v %v", v, err)
 	}
 	for in, want := range map[string]string{
-		"SMTP_PASSWORD":  `--env "SMTP_PASSWORD": want NAME=VALUE`,
-		"1X=y":           `--env: "1X" is not a variable name`,
-		"A-B=y":          `--env: "A-B" is not a variable name`,
-		"=y":             `--env: "" is not a variable name`,
+		"SMTP_PASSWORD": `--env "SMTP_PASSWORD": want NAME=VALUE`,
+		"1X=y":          `--env: "1X" is not a variable name`,
+		"A-B=y":         `--env: "A-B" is not a variable name`,
+		"=y":            `--env: "" is not a variable name`,
 		"K=line\nbreak": "--env K: the value holds a line break or NUL",
 	} {
 		if _, err := ParseEnvVar(in); err == nil || !strings.Contains(err.Error(), want) {

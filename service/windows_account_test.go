@@ -4,7 +4,7 @@ import "testing"
 
 func TestWindowsAccount(t *testing.T) {
 	for _, c := range []struct {
-		user, account string
+		user, account  string
 		password, warn bool
 	}{
 		{"", "LocalSystem", false, true},
