@@ -395,6 +395,9 @@ func (h *systemdHost) Environment() ([]EnvVar, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("%s is root's: run this with sudo", h.envPath())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("environment file: %w", err)
 	}

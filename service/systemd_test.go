@@ -387,3 +387,15 @@ func TestSystemdStatus(t *testing.T) {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func TestSystemdEnvironmentNeedsRoot(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads any file")
+	}
+	m := newFakeMachine(t)
+	os.MkdirAll(m.h.envDir, 0o700)
+	os.WriteFile(m.h.envPath(), []byte("A=1\n"), 0o000)
+	if _, err := m.h.Environment(); err == nil || !strings.Contains(err.Error(), "is root's: run this with sudo") {
+		t.Errorf("unreadable environment file: %v", err)
+	}
+}
