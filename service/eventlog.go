@@ -6,14 +6,17 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 )
 
 // EventLogHandler passes every record to next and also writes those at
 // level error to the event log, as one line of text (message and
 // attributes, without time and level, which the event log has itself).
-// A record the event log refuses is still in next.
+// A record the event log refuses is still in next. The same text again
+// within eventRepeatAfter is not written again (a site down for an hour
+// fails every health check; the log has each one).
 func EventLogHandler(next slog.Handler, el EventLog) slog.Handler {
-	f := &eventFormatter{}
+	f := &eventFormatter{now: time.Now, written: map[string]time.Time{}}
 	f.text = slog.NewTextHandler(&f.buf, &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 		if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {
 			return slog.Attr{}
@@ -23,12 +26,34 @@ func EventLogHandler(next slog.Handler, el EventLog) slog.Handler {
 	return &eventLogHandler{next: next, el: el, f: f, text: f.text}
 }
 
+const eventRepeatAfter = 15 * time.Minute
+
 // eventFormatter is shared by a handler and those derived from it: one
-// buffer, one record at a time.
+// buffer, one record at a time, and when each text was last written.
 type eventFormatter struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	text slog.Handler
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	text    slog.Handler
+	now     func() time.Time
+	written map[string]time.Time
+}
+
+// fresh says whether msg was not written within eventRepeatAfter, and
+// notes it as written now.
+func (f *eventFormatter) fresh(msg string) bool {
+	now := f.now()
+	if at, ok := f.written[msg]; ok && now.Sub(at) < eventRepeatAfter {
+		return false
+	}
+	if len(f.written) >= 256 {
+		for k, at := range f.written {
+			if now.Sub(at) >= eventRepeatAfter {
+				delete(f.written, k)
+			}
+		}
+	}
+	f.written[msg] = now
+	return true
 }
 
 type eventLogHandler struct {
@@ -52,8 +77,11 @@ func (h *eventLogHandler) Handle(ctx context.Context, r slog.Record) error {
 		h.f.buf.Reset()
 		_ = h.text.Handle(ctx, r)
 		msg := strings.TrimRight(h.f.buf.String(), "\n")
+		fresh := h.f.fresh(msg)
 		h.f.mu.Unlock()
-		_ = h.el.Error(EventError, msg)
+		if fresh {
+			_ = h.el.Error(EventError, msg)
+		}
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestEventLogHandlerWritesErrorsOnly(t *testing.T) {
@@ -36,6 +37,35 @@ func TestEventLogHandlerWritesErrorsOnly(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "not logged") {
 		t.Error("a debug record passed the info level")
+	}
+}
+
+// The same error again within 15 minutes is kept out of the event log (a
+// site down fails every health check), not out of the log.
+func TestEventLogHandlerDoesNotRepeat(t *testing.T) {
+	var out bytes.Buffer
+	rec := newRecorder()
+	h := EventLogHandler(slog.NewTextHandler(&out, nil), rec).(*eventLogHandler)
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	h.f.now = func() time.Time { return now }
+	log := slog.New(h).With("site", "test")
+	for range 3 {
+		log.Error("subscribing failed", "err", "connection refused")
+		now = now.Add(time.Minute)
+	}
+	log.Error("subscribing failed", "err", "certificate expired")
+	now = now.Add(15 * time.Minute)
+	log.Error("subscribing failed", "err", "connection refused")
+	want := []string{
+		`error 100 msg="subscribing failed" site=test err="connection refused"`,
+		`error 100 msg="subscribing failed" site=test err="certificate expired"`,
+		`error 100 msg="subscribing failed" site=test err="connection refused"`,
+	}
+	if strings.Join(rec.events, "\n") != strings.Join(want, "\n") {
+		t.Errorf("event log:\n%s\nwant:\n%s", strings.Join(rec.events, "\n"), strings.Join(want, "\n"))
+	}
+	if n := strings.Count(out.String(), "level=ERROR"); n != 5 {
+		t.Errorf("the log has %d of the 5 errors", n)
 	}
 }
 
