@@ -27,7 +27,8 @@ type systemd struct {
 
 	mu       sync.Mutex
 	last     State
-	stopPing chan struct{}
+	stopPing chan struct{} // closed: stop pinging
+	pinging  sync.WaitGroup
 }
 
 // SystemdFromEnv returns a Reporter on $NOTIFY_SOCKET, or nil when it is
@@ -73,7 +74,7 @@ func (s *systemd) Report(st Status) {
 		msg = "READY=1\n" + status
 		if s.watchdog > 0 && s.stopPing == nil {
 			s.stopPing = make(chan struct{})
-			go s.ping(s.stopPing)
+			s.pinging.Go(func() { s.ping(s.stopPing) })
 		}
 	case Reloading:
 		var ts unix.Timespec
@@ -85,6 +86,7 @@ func (s *systemd) Report(st Status) {
 		if s.stopPing != nil {
 			close(s.stopPing)
 			s.stopPing = nil
+			s.pinging.Wait() // no ping after Stopped
 		}
 		return
 	}
@@ -101,6 +103,11 @@ func (s *systemd) ping(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
+			select {
+			case <-stop: // both were ready: stopping wins
+				return
+			default:
+			}
 			if err := s.notify("WATCHDOG=1"); err != nil && s.log != nil {
 				s.log.Error("cannot ping the systemd watchdog", "err", err)
 			}

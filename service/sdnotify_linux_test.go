@@ -120,9 +120,8 @@ func TestSystemdWatchdog(t *testing.T) {
 			pings++
 		}
 	}
-	rep.Report(Status{State: Stopped})
-	time.Sleep(30 * time.Millisecond) // a ping already sent may still arrive
-	for {
+	rep.Report(Status{State: Stopped}) // returns once the pinging stopped
+	for {                              // pings sent before it, still in the socket
 		sock.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 		if _, err := sock.Read(buf); err != nil {
 			break
