@@ -40,6 +40,7 @@ type Daemon struct {
 	callback callbackCheck
 
 	hooks []func(ExecutionReport) // set by New, read-only after
+	ready []func()                // called once Run serves
 }
 
 // Option customises New (for tests, the demo and embedding).
@@ -52,6 +53,7 @@ type options struct {
 	pollInterval time.Duration
 	hooks        []func(ExecutionReport)
 	storeOpts    func(*store.Options) // tests: the database (until the configuration has a store key)
+	ready        []func()
 }
 
 // WithLogger sets the logger (default: slog.Default()).
@@ -73,6 +75,12 @@ func OnExecution(f func(ExecutionReport)) Option {
 	return func(o *options) { o.hooks = append(o.hooks, f) }
 }
 
+// OnReady registers f, called once by Run when the listener serves and the
+// store has started: a service manager's "ready" (systemd, the Windows SCM).
+func OnReady(f func()) Option {
+	return func(o *options) { o.ready = append(o.ready, f) }
+}
+
 // New builds the daemon: site clients, actions, policies (a bad policy set
 // is an error here), the audit log, the state store and the listener. Run
 // starts it. On error everything opened is closed.
@@ -91,7 +99,7 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 		storeNow = o.now
 	}
 	d = &Daemon{cfg: cfg, log: o.log, now: o.now, sites: map[string]*site{}, metrics: newMetrics(),
-		ownUser: accountName(cfg.User), hooks: o.hooks, started: o.now(), instance: newInstanceID()}
+		ownUser: accountName(cfg.User), hooks: o.hooks, ready: o.ready, started: o.now(), instance: newInstanceID()}
 	var closers []func() error
 	defer func() {
 		if err != nil {
@@ -226,6 +234,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}()
 	d.log.Info("serving", "listen", d.Addr(), "policies", d.cfg.Policies, "state_dir", d.cfg.StateDir, "sites", len(d.order))
+	for _, f := range d.ready {
+		f()
+	}
 	wg.Go(func() { d.rules.Watch(bg) })
 	for _, s := range d.order {
 		wg.Go(func() { d.keepSite(bg, s) })
