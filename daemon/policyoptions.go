@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/qs-promoter/qs-promoter/actions"
 	"github.com/qs-promoter/qs-promoter/engine"
@@ -90,4 +93,26 @@ func (c *Config) SiteError(i int, err error) error {
 		return err
 	}
 	return c.pos(fmt.Sprintf("sites[%d].certs", i)).Errorf("%v", err)
+}
+
+// placeholderDomain is the example domain of the starter configuration and
+// the docs: a host under it was copied and not yet set.
+const placeholderDomain = ".company.com"
+
+// Placeholders returns a problem for every host the configuration still
+// takes from the starter (qs-promoter init), each at its value. serve finds
+// them by failing to connect; check --config says so at once.
+func (c *Config) Placeholders() error {
+	var errs []error
+	for i, s := range c.Sites {
+		if strings.HasSuffix(strings.ToLower(s.Host), placeholderDomain) {
+			errs = append(errs, c.pos(fmt.Sprintf("sites[%d].host", i)).Errorf(
+				"site %q: host %q is the starter's placeholder: set the name of the site's QRS server (the central node, port 4242)", s.Alias, s.Host))
+		}
+	}
+	if u, err := url.Parse(c.CallbackURL); err == nil && strings.HasSuffix(strings.ToLower(u.Hostname()), placeholderDomain) {
+		errs = append(errs, c.pos("callback_url").Errorf(
+			"callback_url %q is the starter's placeholder: set the address at which the QRS server reaches this machine's listen port", c.CallbackURL))
+	}
+	return errors.Join(errs...)
 }

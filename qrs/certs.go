@@ -34,6 +34,12 @@ func loadTLS(cfg SiteConfig, now time.Time) (*tls.Config, []string, error) {
 		return fmt.Errorf("site %q: %s: %s", cfg.Alias, file, fmt.Sprintf(format, args...))
 	}
 
+	if noneExported(certPath, keyPath, rootPath) {
+		return nil, nil, fmt.Errorf("site %q: %s: no certificates yet (%s, %s, %s): in the QMC of site %s, Certificates → "+
+			"Add machine name (the machine that runs qs-promoter), no password, Platform independent PEM, Include secret key → "+
+			"Export certificates; then copy the three files from C:\\ProgramData\\Qlik\\Sense\\Repository\\Exported Certificates\\<machine> into %s",
+			cfg.Alias, cfg.CertDir, ClientCertFile, ClientKeyFile, RootCertFile, cfg.Alias, cfg.CertDir)
+	}
 	certPEM, err := readPEMFile(certPath)
 	if err != nil {
 		return nil, nil, fail(certPath, "%v; export the client certificate from the QMC (Certificates, PEM format) into this folder", err)
@@ -88,6 +94,17 @@ func loadTLS(cfg SiteConfig, now time.Time) (*tls.Config, []string, error) {
 		tc.RootCAs = pool
 	}
 	return tc, warnings, nil
+}
+
+// noneExported reports that none of the exported files is there: the
+// folder is new (qs-promoter init made it) or names the wrong place.
+func noneExported(paths ...string) bool {
+	for _, p := range paths {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			return false
+		}
+	}
+	return true
 }
 
 // readPEMFile reads a PEM file as the QMC or an editor may have saved it:

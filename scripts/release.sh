@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Release builds: cross-compiles qs-promoter for windows/amd64, linux/amd64 and linux/arm64 with
 # the version, commit and date stamped in, zips each with the README, the licence, the starter
-# layout (certs/README.md, policies/) and the deploy files, and writes SHA-256 checksums.
+# layout (as `qs-promoter init` writes it) and the deploy files, and writes SHA-256 checksums.
 #
 #   scripts/release.sh [VERSION]            VERSION defaults to `git describe`
 #   OUT=dist TARGETS="linux/amd64" scripts/release.sh v1.2.0
@@ -37,6 +37,9 @@ out=$(cd "$out" && pwd)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
+# A build for this machine writes the starter layout (init) into each archive.
+go build -o "$stage/init" ./cmd/qs-promoter
+
 zips=()
 for target in $targets; do
   goos=${target%/*}
@@ -50,10 +53,11 @@ for target in $targets; do
   # shellcheck disable=SC2086 # RELEASE_FLAGS is a list of flags
   CGO_ENABLED=0 GOOS=$goos GOARCH=$goarch go build ${RELEASE_FLAGS--trimpath} -ldflags "$ldflags" -o "$dir/$exe" ./cmd/qs-promoter
   cp README.md LICENSE "$dir/"
-  # The starter layout: certs/<alias>/ folders are made by the admin (certs/README.md says how).
-  mkdir -p "$dir/certs" "$dir/policies" "$dir/deploy/grafana"
+  # The starter layout, exactly as `qs-promoter init` writes it: qs-promoter.yaml, a
+  # certs/<alias>/README.md per site, the shipped policies with their tests.
+  "$stage/init" init "$dir" >/dev/null
   cp certs/README.md "$dir/certs/"
-  git ls-files -z policies | grep -zv "\.go$" | xargs -0 -I{} cp {} "$dir/policies/"
+  mkdir -p "$dir/deploy/grafana"
   cp deploy/grafana/qs-promoter.json "$dir/deploy/grafana/"
   [ "$goos" = linux ] && cp deploy/qs-promoter.service "$dir/deploy/"
   rm -f "$out/$name.zip"

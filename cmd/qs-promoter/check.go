@@ -91,12 +91,16 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// (read as serve reads them; no site is contacted) and the policies,
 	// against the configuration's vars.
 	clients, certErrs := checkSiteCerts(cfg, stderr)
+	var placeholders error
+	if cfg != nil {
+		placeholders = cfg.Placeholders()
+	}
 	rs, loadErr := engine.Load(dir, opts)
 	var connErrs error
 	if *connect && cfgErr == nil && certErrs == nil {
 		connErrs = connectSites(ctx, cfg, clients, stdout)
 	}
-	if err := errors.Join(cfgErr, certErrs, loadErr, connErrs); err != nil {
+	if err := errors.Join(cfgErr, certErrs, placeholders, loadErr, connErrs); err != nil {
 		return printProblems(stdout, err)
 	}
 	fmt.Fprintf(stdout, "ok: %d files, %d policies (revision %s)\n", len(rs.Files), len(rs.Policies), rs.Revision)

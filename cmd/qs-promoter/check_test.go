@@ -51,7 +51,7 @@ sites:
 	p = writeConfig(missing)
 	code, out, _ := runCmd(t, "check", "--config", p)
 	col := len("  - {alias: test, host: localhost, port: 4242, certs: ") + 1 // the certs: value
-	want := fmt.Sprintf("%s:5:%d: qrs: site \"test\": %s: file not found; export the client certificate", p, col, filepath.Join(missing, "client.pem"))
+	want := fmt.Sprintf("%s:5:%d: qrs: site \"test\": %s: no certificates yet (client.pem, client_key.pem, root.pem): in the QMC of site test", p, col, missing)
 	if code != 1 || !strings.HasPrefix(out, want) {
 		t.Errorf("check with a missing certs folder: exit %d, want a line starting %q:\n%s", code, want, out)
 	}

@@ -61,7 +61,7 @@ func TestReleaseArchives(t *testing.T) {
 		if strings.HasPrefix(target, "windows") {
 			exe += ".exe"
 		}
-		want := []string{exe, "README.md", "LICENSE", "certs/README.md", "policies/30-approval.yaml", "policies/workflow_test.yaml", "deploy/grafana/qs-promoter.json"}
+		want := []string{exe, "README.md", "LICENSE", "certs/README.md", "policies/30-approval.yaml", "policies/workflow_test.yaml", "qs-promoter.yaml", "certs/prod/README.md", "deploy/grafana/qs-promoter.json"}
 		if strings.HasPrefix(target, "linux") {
 			want = append(want, "deploy/qs-promoter.service")
 		}
