@@ -58,6 +58,12 @@ func (d *Daemon) handleCallback(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if p := d.db.problem(); p != "" {
+		// Nothing could be recorded: say so at once rather than after the
+		// store's timeout, so that QRS's delivery fails fast.
+		d.reject(w, s, "store", http.StatusServiceUnavailable, "not recorded: this replica cannot reach its database")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxCallbackBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -84,6 +90,9 @@ func (d *Daemon) handleCallback(w http.ResponseWriter, r *http.Request) {
 		ns[i] = store.Notification{Site: s.alias, AppID: strings.ToLower(c.ObjectID), Change: raw, ReceivedAt: now}
 	}
 	rec, err := d.store.Record(r.Context(), ns)
+	if err != nil && !errors.Is(err, store.ErrClosed) && r.Context().Err() == nil {
+		d.db.set(d, err)
+	}
 	if err != nil {
 		d.log.Error("could not record a notification; QRS was told to fail", "site", s.alias, "err", err)
 		d.reject(w, s, "store", http.StatusServiceUnavailable, "not recorded: the daemon's store is unavailable")
@@ -171,7 +180,11 @@ func (d *Daemon) readiness(ctx context.Context) []string {
 	var problems []string
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := d.store.Ping(ctx); err != nil {
+	err := d.store.Ping(ctx)
+	if ctx.Err() == nil || err == nil {
+		d.db.set(d, err)
+	}
+	if err != nil {
 		problems = append(problems, "store: "+err.Error())
 	}
 	if d.rules.Current() == nil {
@@ -190,6 +203,8 @@ func (d *Daemon) readiness(ctx context.Context) []string {
 		switch {
 		case !s.checked:
 			problems = append(problems, fmt.Sprintf("site %s: not checked yet", s.alias))
+		case d.now().Sub(s.seenAt) > d.staleAfter():
+			problems = append(problems, fmt.Sprintf("site %s: not checked since %s (is a replica leading?)", s.alias, s.lastCheck.Format(time.RFC3339)))
 		case !s.up:
 			problems = append(problems, fmt.Sprintf("site %s: unreachable: %s", s.alias, s.lastErr))
 		case s.watch && len(s.handles) == 0:

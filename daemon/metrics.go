@@ -26,6 +26,7 @@ type metrics struct {
 	reloads         *prometheus.CounterVec // result
 	auditErrors     prometheus.Counter
 	siteUp          *prometheus.GaugeVec   // site
+	leader          prometheus.Gauge
 	subscribes      *prometheus.CounterVec // site
 	subscribeErrors *prometheus.CounterVec // site
 	catchupQueued   *prometheus.CounterVec // site
@@ -68,8 +69,10 @@ func newMetrics() *metrics {
 		Help: "Apps found changed by catch-up and queued as reconciled events."}, []string{"site"})
 	m.catchupErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qsp_catchup_errors_total",
 		Help: "Catch-up runs that failed."}, []string{"site"})
+	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "qsp_leader",
+		Help: "1 while this replica leads (holds the subscriptions, checks the sites, catches up), else 0."})
 	for _, c := range []prometheus.Collector{m.received, m.coalesced, m.rejected, m.executions, m.execDuration, m.stepDuration,
-		m.qrsLatency, m.reloadOK, m.reloadTime, m.reloads, m.auditErrors, m.siteUp, m.subscribes, m.subscribeErrors, m.catchupQueued, m.catchupErrors,
+		m.qrsLatency, m.reloadOK, m.reloadTime, m.reloads, m.auditErrors, m.siteUp, m.leader, m.subscribes, m.subscribeErrors, m.catchupQueued, m.catchupErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), queueCollector{m}} {
 		f(c)
 	}
