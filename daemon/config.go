@@ -101,7 +101,7 @@ const (
 	// replica that dies mid-promotion has its executions resumed by
 	// another within about this long.
 	DefaultSharedRescueAfter = 2 * time.Minute
-	DefaultMaxAttempts         = 10
+	DefaultMaxAttempts       = 10
 )
 
 var aliasRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)

@@ -385,7 +385,9 @@ func (d *Daemon) siteDown(alias string) bool {
 // staleAfter is how old a site's last health check may be before nobody
 // can say whether it is up: the leader checks every health_interval, and a
 // dead leader is replaced within about a lease time.
-func (d *Daemon) staleAfter() time.Duration { return 2*d.cfg.HealthInterval + d.leaseTTL + 15*time.Second }
+func (d *Daemon) staleAfter() time.Duration {
+	return 2*d.cfg.HealthInterval + d.leaseTTL + 15*time.Second
+}
 
 // dbHealth is whether this replica reaches its database, as its last
 // contact (heartbeat, lease, recording a callback) found it.

@@ -25,7 +25,7 @@ type metrics struct {
 	reloadTime      prometheus.Gauge
 	reloads         *prometheus.CounterVec // result
 	auditErrors     prometheus.Counter
-	siteUp          *prometheus.GaugeVec   // site
+	siteUp          *prometheus.GaugeVec // site
 	leader          prometheus.Gauge
 	subscribes      *prometheus.CounterVec // site
 	subscribeErrors *prometheus.CounterVec // site
