@@ -88,7 +88,6 @@ type AuditConfig struct {
 
 // The defaults of the optional keys.
 const (
-	DefaultStoreURLEnv         = "QSP_DATABASE_URL"
 	DefaultListen              = ":5000"
 	DefaultCatchupInterval     = 5 * time.Minute
 	DefaultCoalesceWindow      = 500 * time.Millisecond
@@ -97,12 +96,17 @@ const (
 	DefaultResubscribeInterval = 45 * time.Second
 	DefaultDrainTimeout        = 30 * time.Second
 	DefaultRescueAfter         = 10 * time.Minute
-	// DefaultSharedRescueAfter is rescue_after's default on PostgreSQL: a
-	// replica that dies mid-promotion has its executions resumed by
-	// another within about this long.
-	DefaultSharedRescueAfter = 2 * time.Minute
-	DefaultMaxAttempts       = 10
+	DefaultMaxAttempts         = 10
 )
+
+// DefaultStoreURLEnv is the environment variable holding the PostgreSQL
+// URL when store.url_env does not name another.
+const DefaultStoreURLEnv = "QSP_DATABASE_URL"
+
+// DefaultSharedRescueAfter is rescue_after's default on PostgreSQL: a
+// replica that dies mid-promotion has its executions resumed by another
+// within about this long.
+const DefaultSharedRescueAfter = 2 * time.Minute
 
 var aliasRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 

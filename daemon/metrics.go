@@ -25,13 +25,14 @@ type metrics struct {
 	reloadTime      prometheus.Gauge
 	reloads         *prometheus.CounterVec // result
 	auditErrors     prometheus.Counter
-	siteUp          *prometheus.GaugeVec // site
-	leader          prometheus.Gauge
+	siteUp          *prometheus.GaugeVec   // site
 	subscribes      *prometheus.CounterVec // site
 	subscribeErrors *prometheus.CounterVec // site
 	catchupQueued   *prometheus.CounterVec // site
 	catchupErrors   *prometheus.CounterVec // site
 	queueDepthFunc  func(ctx context.Context) (map[string]int, error)
+
+	leader prometheus.Gauge
 }
 
 func newMetrics() *metrics {
