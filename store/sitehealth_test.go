@@ -115,3 +115,38 @@ func TestSQLiteReopenExpiresLeases(t *testing.T) {
 		t.Fatalf("after a restart: %+v %v %v", l, ok, err)
 	}
 }
+
+// A later execution of an app finds the earlier one that has not finished
+// (a dead replica's, waiting to be rescued), and nothing once it has.
+func TestEarlierUnfinished(t *testing.T) {
+	eachDB(t, func(t *testing.T, db testDB) {
+		ctx := context.Background()
+		s := db.open(t, nil)
+		defer s.Close()
+		if _, err := s.Record(ctx, []Notification{{Site: "dev", AppID: "a", Change: change("a")}}); err != nil {
+			t.Fatal(err)
+		}
+		first := pendingJob(t, s, "dev", "a")
+		if _, err := s.Begin(ctx, first); err != nil {
+			t.Fatal(err)
+		}
+		exec(t, s, `UPDATE river_job SET state = 'running', attempt = 1 WHERE id = ?`, first.ID)
+		if _, err := s.Record(ctx, []Notification{{Site: "dev", AppID: "a", Change: change("a")}}); err != nil {
+			t.Fatal(err)
+		}
+		second := pendingJob(t, s, "dev", "a")
+		if second.ID == first.ID {
+			t.Fatal("the second notification joined the running job")
+		}
+		if id, err := s.EarlierUnfinished(ctx, second); err != nil || id != first.ExecutionID {
+			t.Fatalf("earlier unfinished %q %v, want %s", id, err, first.ExecutionID)
+		}
+		if id, _ := s.EarlierUnfinished(ctx, first); id != "" {
+			t.Fatalf("the first execution waits for %q", id)
+		}
+		exec(t, s, `UPDATE river_job SET state = 'completed', finalized_at = `+s.dia.riverNow()+` WHERE id = ?`, first.ID)
+		if id, err := s.EarlierUnfinished(ctx, second); err != nil || id != "" {
+			t.Fatalf("after the first finished: %q %v", id, err)
+		}
+	})
+}
