@@ -365,3 +365,77 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// A replica killed in the middle of a promotion (between the promote step
+// and the next) has its execution resumed by the other replica, from its
+// checkpoints, within about rescue_after: promote is not run again (one
+// copy in each stream), the remaining step runs, and the other replica,
+// still alive, was never asked to run the execution twice at once.
+func TestReplicaCrashMidPromotionResumesElsewhere(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts replicas as subprocesses")
+	}
+	c := newCluster(t)
+	c.start("a")
+	c.waitSubscribed(30 * time.Second)
+	c.start("b")
+	c.waitAlive(2)
+	// The step after promote (a GET and a PUT on dev) takes a while, so the
+	// kill lands between the two steps.
+	app, err := c.dev.AddApp(qrssim.AppSeed{Name: "HA mid-promotion", Owner: `CORP\sales_rep`, Stream: "Sales", Size: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.dev.SetFaults(qrssim.Faults{Latency: 400 * time.Millisecond})
+	(&harness{t: t, human: c.human}).setProps(app.ID, map[string][]string{
+		"PromoteToServer": {"test - Duplicate", "prod - Duplicate"}, "PromoteToStream": {"Sales", "Everyone"}, "PromotionApproval": {"Approve"}})
+
+	var runner, execID string
+	waitFor(t, 60*time.Second, "the promote step to finish on a replica", func() bool {
+		for name, r := range c.replicas {
+			for _, l := range auditLinesIfAny(r.dir) {
+				if l["type"] == "step" && l["step"] == "promote" && l["status"] == "done" && l["app_id"] == app.ID {
+					runner, execID = name, l["execution_id"].(string)
+					return true
+				}
+			}
+		}
+		return false
+	})
+	c.kill(runner)
+	killed := time.Now()
+	for _, l := range auditLinesIfAny(c.replicas[runner].dir) {
+		if l["execution_id"] == execID && (l["step"] == "strip" || l["type"] == "decision") {
+			t.Fatalf("the kill came too late (the execution went on: %v); the test proves nothing", l)
+		}
+	}
+	c.dev.SetFaults(qrssim.Faults{})
+	other := map[string]string{"a": "b", "b": "a"}[runner]
+	var resumed bool
+	waitFor(t, 60*time.Second, "the other replica to finish the execution", func() bool {
+		done := false
+		for _, l := range auditLinesIfAny(c.replicas[other].dir) {
+			if l["execution_id"] != execID {
+				continue
+			}
+			if l["step"] == "promote" && l["resumed"] == true {
+				resumed = true
+			}
+			done = done || l["type"] == "decision" && l["outcome"] == OutcomeActed
+		}
+		return done
+	})
+	took := time.Since(killed)
+	t.Logf("replica %s killed after the promote step; %s finished the execution %s later (rescue_after %s)", runner, other, took.Round(time.Millisecond), haRescueAfter)
+	if !resumed {
+		t.Error("promote ran again instead of being resumed from its checkpoint")
+	}
+	// Rescue after rescue_after of silence, noticed within an eighth of it
+	// by the leader (which may have to take over first), then the rest.
+	if limit := haRescueAfter + haLeaseTTL + 5*time.Second; took > limit {
+		t.Errorf("resumed %s after the kill, want within %s", took, limit)
+	}
+	if !c.promoted(app, []string{"test", "prod"}, []string{"Sales", "Everyone"}) {
+		t.Error("the promotion did not end right")
+	}
+}
