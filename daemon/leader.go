@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"sync"
@@ -207,6 +208,7 @@ func (d *Daemon) leadTerm(ctx context.Context, l store.Lease) {
 func (d *Daemon) keepLease(ctx context.Context, l *store.Lease) (why string) {
 	next := time.NewTimer(d.leaseTTL / 3)
 	defer next.Stop()
+	failing := false
 	for {
 		left := l.Until.Sub(d.now())
 		if left <= 0 {
@@ -233,9 +235,15 @@ func (d *Daemon) keepLease(ctx context.Context, l *store.Lease) (why string) {
 			return "the leader lease was lost (another replica holds it)"
 		case err != nil:
 			d.db.set(d, err)
-			d.log.Warn("could not renew the leader lease; trying again", "err", err, "leads_until", l.Until)
+			level := slog.LevelWarn
+			if failing {
+				level = slog.LevelDebug
+			}
+			failing = true
+			d.log.Log(ctx, level, "could not renew the leader lease; trying again until it ends", "err", err, "leads_until", l.Until)
 			next.Reset(max(d.leaseTTL/15, 10*time.Millisecond))
 		default:
+			failing = false
 			d.db.set(d, nil)
 			*l = renewed
 			d.lead.mu.Lock()
@@ -363,8 +371,13 @@ func (d *Daemon) publishSite(ctx context.Context, s *site) {
 	if !checked {
 		return
 	}
-	if err := f.SetSiteHealth(ctx, s.alias, h); err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrLeaseLost) {
-		d.log.Warn("could not publish the site's health for the other replicas", "site", s.alias, "err", err)
+	err := f.SetSiteHealth(ctx, s.alias, h)
+	if ctx.Err() != nil || errors.Is(err, store.ErrLeaseLost) {
+		return
+	}
+	d.db.set(d, err) // a failure is the database's: logged once, not every round
+	if err != nil {
+		d.log.Debug("could not publish the site's health for the other replicas", "site", s.alias, "err", err)
 	}
 }
 
@@ -407,7 +420,7 @@ func (h *dbHealth) set(d *Daemon, err error) {
 	h.mu.Unlock()
 	switch {
 	case err != nil && was == nil:
-		d.log.Error("the database is unreachable: not ready, refusing callbacks, not leading", "err", err)
+		d.log.Error("the database is unreachable: not ready and refusing callbacks until it answers (a leader stops leading when its lease ends)", "err", err)
 	case err == nil && was != nil:
 		d.log.Info("the database answers again")
 	}
