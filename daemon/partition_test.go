@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -98,8 +99,9 @@ func (p *cuttableProxy) setCut(cut bool) {
 }
 
 // inProcessReplica runs a daemon in this process with its own listen,
-// callback_url and state_dir, on the given PostgreSQL URL and schema.
-func inProcessReplica(t *testing.T, h *harness, name, dbURL, schema string) (*Daemon, int) {
+// callback_url and state_dir, on the given PostgreSQL URL and schema, with
+// the harness's policies unless policies names another folder.
+func inProcessReplica(t *testing.T, h *harness, name, dbURL, schema, policies string) (*Daemon, int) {
 	t.Helper()
 	port := freePort(t)
 	dir := filepath.Join(h.dir, name)
@@ -107,7 +109,10 @@ func inProcessReplica(t *testing.T, h *harness, name, dbURL, schema string) (*Da
 		t.Fatal(err)
 	}
 	cfgYAML := strings.Replace(h.configYAML(), fmt.Sprintf("127.0.0.1:%d", h.port), fmt.Sprintf("127.0.0.1:%d", port), -1)
-	cfgYAML = strings.Replace(cfgYAML, "policies: policies", "policies: "+filepath.Join(h.dir, "policies"), 1)
+	if policies == "" {
+		policies = filepath.Join(h.dir, "policies")
+	}
+	cfgYAML = strings.Replace(cfgYAML, "policies: policies", "policies: "+policies, 1)
 	cfg, err := ParseConfig(filepath.Join(dir, "qs-promoter.yaml"), []byte(cfgYAML))
 	if err != nil {
 		t.Fatal(err)
@@ -171,11 +176,11 @@ func TestReplicaCutOffFromTheDatabase(t *testing.T) {
 	viaProxy.Host = proxy.ln.Addr().String()
 
 	h := newHarness(t)
-	a, portA := inProcessReplica(t, h, "a", viaProxy.String(), schema)
+	a, portA := inProcessReplica(t, h, "a", viaProxy.String(), schema, "")
 	waitFor(t, 20*time.Second, "a to lead and subscribe", func() bool {
 		return a.isLeader() && len(h.dev.Subscriptions()) == len(subscriptions)
 	})
-	b, portB := inProcessReplica(t, h, "b", dbURL, schema)
+	b, portB := inProcessReplica(t, h, "b", dbURL, schema, "")
 	urlA, urlB := fmt.Sprintf("http://127.0.0.1:%d", portA), fmt.Sprintf("http://127.0.0.1:%d", portB)
 	waitFor(t, 20*time.Second, "both ready", func() bool {
 		return httpStatus(t, "GET", urlA+"/readyz", "") == 200 && httpStatus(t, "GET", urlB+"/readyz", "") == 200
@@ -240,5 +245,59 @@ func TestReplicaCutOffFromTheDatabase(t *testing.T) {
 	})
 	if n := len(appsNamed(h.test, "Sales Dashboard", "Everyone")); n != 1 {
 		t.Errorf("test holds %d copies in Everyone, want 1", n)
+	}
+}
+
+// /status on any replica lists the replicas sharing the database, which
+// leads, and flags the one running other policies than the leader.
+func TestStatusListsReplicas(t *testing.T) {
+	dbURL, schema := storetest.Postgres(t)
+	h := newHarness(t)
+	a, _ := inProcessReplica(t, h, "a", dbURL, schema, "")
+	waitFor(t, 20*time.Second, "a to lead", a.isLeader)
+	// b's policy folder differs by a comment: another revision.
+	other := filepath.Join(h.dir, "policies-b")
+	copyDir(t, filepath.Join(h.dir, "policies"), other)
+	f, err := os.OpenFile(filepath.Join(other, "20-approval.yaml"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, "# edited on b only")
+	f.Close()
+	b, portB := inProcessReplica(t, h, "b", dbURL, schema, other)
+
+	var st Status
+	waitFor(t, 20*time.Second, "b's status to list both replicas and the leader's view of dev", func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/status", portB))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		st = Status{}
+		return json.NewDecoder(resp.Body).Decode(&st) == nil && len(st.Replicas) == 2 && len(st.Sites) == 2 && !st.Sites[0].LastCheck.IsZero()
+	})
+	if st.Store != store.DriverPostgres || st.Replica != b.replica || st.Leader != a.replica {
+		t.Fatalf("status: store %q, replica %q (want %q), leader %q (want %q)", st.Store, st.Replica, b.replica, st.Leader, a.replica)
+	}
+	byID := map[string]ReplicaStatus{}
+	for _, r := range st.Replicas {
+		byID[r.ID] = r
+	}
+	ra, rb := byID[a.replica], byID[b.replica]
+	if !ra.Leader || ra.This || !ra.Alive || ra.RevisionDiffers || ra.CallbackURL != a.cfg.CallbackURL || ra.Revision != a.rules.Status().Revision {
+		t.Errorf("a as b sees it: %+v", ra)
+	}
+	if rb.Leader || !rb.This || !rb.Alive || !rb.RevisionDiffers || rb.Revision != b.rules.Status().Revision {
+		t.Errorf("b as b sees it: %+v", rb)
+	}
+	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "replica "+b.replica+" runs policy revision "+rb.Revision+", the leader "+ra.Revision) {
+		t.Errorf("warnings %q", st.Warnings)
+	}
+	// b sees the sites as the leader published them.
+	if len(st.Sites) != 2 || !st.Sites[0].Up || len(st.Sites[0].Subscriptions) != len(subscriptions) || st.Sites[0].LastCheck.IsZero() {
+		t.Errorf("b's view of the sites: %+v", st.Sites)
+	}
+	if b.siteDown("dev") || b.siteDown("test") {
+		t.Error("b takes a site that answers for down")
 	}
 }
