@@ -151,13 +151,15 @@ func (d *Daemon) elect(ctx context.Context) {
 func (d *Daemon) leadTerm(ctx context.Context, l store.Lease) {
 	d.log.Info("leading: this replica holds the subscriptions, checks the sites, catches up and prunes", "replica", d.replica, "term", l.Term)
 	d.lead.mu.Lock()
-	d.lead.lease = &l
+	held := l // keepLease updates l; fence reads this copy under the lock
+	d.lead.lease = &held
 	// Whatever the view said, this leader subscribes anew with its own
 	// callback_url; the recorded handles (a previous leader's) are deleted
 	// once its own are made.
 	for _, s := range d.order {
 		s.mu.Lock()
 		s.handles, s.subscribedAt, s.resubscribe = nil, time.Time{}, true
+		s.published, s.publishedAt = store.SiteHealth{}, time.Time{}
 		s.mu.Unlock()
 	}
 	d.lead.mu.Unlock()
@@ -357,7 +359,10 @@ func (d *Daemon) refreshSiteView(ctx context.Context) error {
 }
 
 // publishSite publishes the leader's view of a site for the other
-// replicas. A failure is logged only: the next round publishes again.
+// replicas: when it changed, and otherwise every third of the lease time,
+// so that they can tell a live leader's view from a dead one's without a
+// write at every health check. A failure is the database's: the next
+// round publishes again.
 func (d *Daemon) publishSite(ctx context.Context, s *site) {
 	f, ok := d.fence()
 	if !ok {
@@ -366,12 +371,19 @@ func (d *Daemon) publishSite(ctx context.Context, s *site) {
 	s.mu.Lock()
 	h := store.SiteHealth{Up: s.up, CheckedAt: s.lastCheck, Error: s.lastErr, SubscribedAt: s.subscribedAt,
 		LastCatchup: s.lastCatchup, CatchupQueued: s.catchupQueued, CatchupError: s.catchupErr}
+	last, lastAt := s.published, s.publishedAt
 	checked := s.checked
 	s.mu.Unlock()
-	if !checked {
+	last.CheckedAt = h.CheckedAt
+	if !checked || last == h && d.now().Sub(lastAt) < d.leaseTTL/3 {
 		return
 	}
 	err := f.SetSiteHealth(ctx, s.alias, h)
+	if err == nil {
+		s.mu.Lock()
+		s.published, s.publishedAt = h, d.now()
+		s.mu.Unlock()
+	}
 	if ctx.Err() != nil || errors.Is(err, store.ErrLeaseLost) {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qs-promoter/qs-promoter/qrs"
+	"github.com/qs-promoter/qs-promoter/store"
 )
 
 // site is one configured QRS site and what the daemon knows of it.
@@ -26,6 +27,8 @@ type site struct {
 	lastCheck     time.Time
 	lastErr       string
 	seenAt        time.Time // when the check behind up was made, by this process's clock
+	published     store.SiteHealth
+	publishedAt   time.Time // when this leader last published the view (publishSite)
 	handles       []string
 	subscribedAt  time.Time
 	resubscribe   bool // the last subscription attempt failed: try again
