@@ -300,4 +300,12 @@ func TestStatusListsReplicas(t *testing.T) {
 	if b.siteDown("dev") || b.siteDown("test") {
 		t.Error("b takes a site that answers for down")
 	}
+
+	// The leader finds test down: b, which never checks it, knows.
+	h.test.RestartFor(6 * time.Second)
+	waitFor(t, 10*time.Second, "b to see test down", func() bool { return b.siteDown("test") })
+	if !a.siteDown("test") || b.siteDown("dev") {
+		t.Errorf("down: test on a %v, dev on b %v", a.siteDown("test"), b.siteDown("dev"))
+	}
+	waitFor(t, 20*time.Second, "b to see test up again", func() bool { return !b.siteDown("test") })
 }
