@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qs-promoter/qs-promoter/engine"
 	"github.com/qs-promoter/qs-promoter/store"
 	"github.com/qs-promoter/qs-promoter/store/storetest"
 )
@@ -117,6 +118,9 @@ func inProcessReplica(t *testing.T, h *harness, name, dbURL, schema, policies st
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A job whose end could not be recorded while the database was cut off
+	// stays "running" until rescued: soon, here.
+	cfg.RescueAfter = haRescueAfter
 	log := discardLogger()
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(prefixWriter{name + ": ", testWriter{t}}, nil))
@@ -245,6 +249,27 @@ func TestReplicaCutOffFromTheDatabase(t *testing.T) {
 	})
 	if n := len(appsNamed(h.test, "Sales Dashboard", "Everyone")); n != 1 {
 		t.Errorf("test holds %d copies in Everyone, want 1", n)
+	}
+
+	// a serves the recorded event of the execution b ran, from the database.
+	var acted ExecutionReport
+	for _, r := range h.reportsFor(src.ID) {
+		if r.Outcome == OutcomeActed {
+			acted = r
+		}
+	}
+	resp, err := http.Get(urlA + "/executions/" + acted.ExecutionID + "/event")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var ev engine.Event
+	if resp.StatusCode != 200 || json.Unmarshal(body, &ev) != nil || ev.App == nil || ev.App.ID != src.ID {
+		t.Errorf("a's answer for the recorded event of %s: %d %.200s", acted.ExecutionID, resp.StatusCode, body)
+	}
+	if st := httpStatus(t, "GET", urlA+"/executions/20260101T000000.000Z-00000000/event", ""); st != http.StatusNotFound {
+		t.Errorf("an unknown execution's event: %d, want 404", st)
 	}
 }
 
