@@ -92,7 +92,7 @@ func (d *Daemon) keepAppLease(ctx context.Context, l store.Lease, done <-chan st
 	next := time.NewTimer(d.leaseTTL / 3)
 	defer next.Stop()
 	for {
-		left := l.Until.Sub(d.now())
+		left := l.Until.Sub(d.now()) - d.leaseTTL/10 // a margin, as keepLease
 		if left <= 0 {
 			lose(errAppLeaseLost)
 			return

@@ -212,7 +212,9 @@ func (d *Daemon) keepLease(ctx context.Context, l *store.Lease) (why string) {
 	defer next.Stop()
 	failing := false
 	for {
-		left := l.Until.Sub(d.now())
+		// A margin before the lease's end: stopping takes a moment, and
+		// the machines' clocks may run at slightly different rates.
+		left := l.Until.Sub(d.now()) - d.leaseTTL/10
 		if left <= 0 {
 			return "the leader lease could not be renewed in time (is the database reachable?)"
 		}
