@@ -28,6 +28,7 @@ func TestExampleConfigLoads(t *testing.T) {
 			dir := t.TempDir()
 			t.Setenv("SMTP_PASSWORD", "secret")
 			t.Setenv("QSP_TEAMS_URL", "https://example.com/workflows/hook")
+			t.Setenv("QSP_DATABASE_URL", "postgres://qs_promoter:secret@db.company.com:5432/qs_promoter")
 			if err := os.WriteFile(filepath.Join(dir, "approvers.csv"), []byte("StreamID, ApprovalEmailAddress\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}

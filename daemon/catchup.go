@@ -14,7 +14,7 @@ import (
 
 // catchupLoop runs catch-up for a watched site when asked (after each
 // (re)subscription that followed an outage or the start) and every
-// catchup_interval.
+// catchup_interval, on the leader (its mark is a leader's write).
 func (d *Daemon) catchupLoop(ctx context.Context, s *site) {
 	t := time.NewTicker(d.cfg.CatchupInterval)
 	defer t.Stop()
@@ -73,7 +73,7 @@ func (d *Daemon) catchUp(ctx context.Context, s *site) (int, error) {
 	}
 	if mark == "" {
 		d.log.Info("first catch-up: changes from now on are caught up", "site", s.alias, "apps", len(apps), "mark", newest)
-		return 0, d.store.SetCatchupMark(ctx, s.alias, newest)
+		return 0, d.setCatchupMark(ctx, s.alias, newest)
 	}
 	var ns []store.Notification
 	for _, a := range apps {
@@ -111,7 +111,7 @@ func (d *Daemon) catchUp(ctx context.Context, s *site) (int, error) {
 		d.metrics.coalesced.WithLabelValues(s.alias).Add(float64(rec.Coalesced))
 		d.log.Info("catch-up queued apps changed since the last check", "site", s.alias, "apps", len(ns), "since", mark)
 	}
-	return len(ns), d.store.SetCatchupMark(ctx, s.alias, newest)
+	return len(ns), d.setCatchupMark(ctx, s.alias, newest)
 }
 
 // missedChange says what catch-up can tell about a change it found: that
@@ -136,16 +136,12 @@ func missedChange(a qrs.App, then string) *qrs.ChangeInfo {
 		CreatedDate:       a.CreatedDate, ModifiedDate: a.ModifiedDate, SchemaPath: "ExternalChangeInfo"}
 }
 
-// pruneLoop deletes old execution records once a day.
+// pruneLoop deletes this replica's old recorded events once a day (the
+// leader prunes the execution records: pruneExecutions).
 func (d *Daemon) pruneLoop(ctx context.Context) {
 	t := time.NewTicker(24 * time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := d.store.Prune(ctx, d.now().Add(-retention)); err != nil && ctx.Err() == nil {
-			d.log.Warn("pruning old executions failed", "err", err)
-		} else if n > 0 {
-			d.log.Info("pruned old executions", "count", n)
-		}
 		d.pruneEvents()
 		select {
 		case <-ctx.Done():

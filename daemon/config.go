@@ -12,6 +12,7 @@ import (
 
 	"github.com/qs-promoter/qs-promoter/actions"
 	"github.com/qs-promoter/qs-promoter/qrs"
+	"github.com/qs-promoter/qs-promoter/store"
 	"github.com/qs-promoter/qs-promoter/yamlread"
 )
 
@@ -30,6 +31,7 @@ type Config struct {
 	// Webhooks are chat and HTTP endpoints; URLs and header values only via
 	// url_env/url_file and headers_env/headers_file.
 	Webhooks []actions.WebhookConfig `yaml:"webhooks"`
+	Store       StoreConfig         `yaml:"store"`        // the database: SQLite in state_dir (default) or PostgreSQL shared by replicas
 	// Vars set config.<key> values that the policy files declare (config:
 	// in a policy file); the policy load checks them (PolicyOptions).
 	Vars map[string]any `yaml:"vars"`
@@ -67,6 +69,22 @@ type SiteConfig struct {
 	ResponseTimeout time.Duration `yaml:"response_timeout"`
 }
 
+// StoreConfig chooses the database. SQLite (the default) is one file in
+// state_dir, for one daemon; PostgreSQL is shared by several replicas. The
+// PostgreSQL URL holds a password, so it is never written in this file: it
+// comes from an environment variable or a file, read by LoadConfig.
+type StoreConfig struct {
+	Driver  string `yaml:"driver"`   // store.DriverSQLite (default) or store.DriverPostgres
+	URLEnv  string `yaml:"url_env"`  // the environment variable holding the URL
+	URLFile string `yaml:"url_file"` // or a file holding it (trailing newline ignored)
+	Schema  string `yaml:"schema"`   // default store.DefaultSchema; created when missing
+
+	url string // read from URLEnv or URLFile by check
+}
+
+// Shared reports whether the database is shared by replicas (PostgreSQL).
+func (s StoreConfig) Shared() bool { return s.Driver == store.DriverPostgres }
+
 // AuditConfig sizes the audit log's rotation.
 type AuditConfig struct {
 	MaxSizeMB int `yaml:"max_size_mb"` // rotate when the file reaches this size; default 100
@@ -86,6 +104,15 @@ const (
 	DefaultMaxAttempts         = 10
 )
 
+// DefaultStoreURLEnv is the environment variable holding the PostgreSQL
+// URL when store.url_env does not name another.
+const DefaultStoreURLEnv = "QSP_DATABASE_URL"
+
+// DefaultSharedRescueAfter is rescue_after's default on PostgreSQL: a
+// replica that dies mid-promotion has its executions resumed by another
+// within about this long.
+const DefaultSharedRescueAfter = 2 * time.Minute
+
 var aliasRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
 // keyHints answer keys people are likely to write but must not.
@@ -93,7 +120,7 @@ var keyHints = map[string]string{
 	"password":          "secrets are never read from the config file: use password_env (an environment variable) or password_file",
 	"secret_access_key": "secrets are never read from the config file: use the standard AWS credential chain (environment, shared profile, instance role)",
 	"access_key_id":     "credentials are never read from the config file: use the standard AWS credential chain (environment, shared profile, instance role)",
-	"url":               "a webhook's URL is a secret and is never read from the config file: use url_env (an environment variable holding it) or url_file",
+	"url":               "URLs hold secrets and are never read from the config file: a webhook's comes from url_env (an environment variable) or url_file; the database's (store:) from url_env (default " + DefaultStoreURLEnv + ") or url_file",
 	"headers":           "header values may be secrets and are never read from the config file: use headers_env (header: environment variable) or headers_file (header: file)",
 }
 
@@ -226,6 +253,12 @@ func (c *Config) check(d *yamlread.Decoder) {
 	if s := c.S3; s != nil && s.Bucket == "" {
 		errorf("s3", "s3: bucket is required")
 	}
+	c.Store.URLFile = resolve(c.Store.URLFile)
+	c.Store.check(errorf)
+	defaultRescue := DefaultRescueAfter
+	if c.Store.Shared() {
+		defaultRescue = DefaultSharedRescueAfter
+	}
 	durations := []struct {
 		name string
 		v    *time.Duration
@@ -236,7 +269,7 @@ func (c *Config) check(d *yamlread.Decoder) {
 		{"health_interval", &c.HealthInterval, DefaultHealthInterval},
 		{"resubscribe_interval", &c.ResubscribeInterval, DefaultResubscribeInterval},
 		{"drain_timeout", &c.DrainTimeout, DefaultDrainTimeout},
-		{"rescue_after", &c.RescueAfter, DefaultRescueAfter},
+		{"rescue_after", &c.RescueAfter, defaultRescue},
 	}
 	for _, du := range durations {
 		if *du.v < 0 {
@@ -301,6 +334,65 @@ func (c *Config) checkWebhooks(errorf func(path, format string, args ...any), re
 			errorf(p+".name", "%s.name: %q is used by another webhook", p, w.Name)
 		}
 		names[strings.ToLower(w.Name)] = true
+	}
+}
+
+// check fills the store's defaults and reads its URL.
+func (s *StoreConfig) check(errorf func(path, format string, args ...any)) {
+	drivers := []string{store.DriverSQLite, store.DriverPostgres}
+	switch s.Driver {
+	case "":
+		s.Driver = store.DriverSQLite
+	case store.DriverSQLite, store.DriverPostgres:
+	default:
+		errorf("store.driver", "store.driver: %q is not one of %s%s", s.Driver, strings.Join(drivers, ", "), yamlread.Suggest(s.Driver, drivers))
+		return
+	}
+	if !s.Shared() {
+		for _, k := range []struct{ key, v string }{{"url_env", s.URLEnv}, {"url_file", s.URLFile}, {"schema", s.Schema}} {
+			if k.v != "" {
+				errorf("store."+k.key, "store.%s: only for driver postgres (driver sqlite keeps its database in state_dir)", k.key)
+			}
+		}
+		return
+	}
+	if s.Schema == "" {
+		s.Schema = store.DefaultSchema
+	}
+	if err := store.CheckSchema(s.Schema); err != nil {
+		errorf("store.schema", "store.%v", err)
+	}
+	switch {
+	case s.URLEnv != "" && s.URLFile != "":
+		errorf("store.url_file", "store: give url_env or url_file, not both")
+		return
+	case s.URLFile != "":
+		b, err := os.ReadFile(s.URLFile)
+		if err != nil {
+			errorf("store.url_file", "store.url_file: %v (the file must be readable by the account the daemon runs as)", err)
+			return
+		}
+		if s.url = strings.TrimSpace(string(b)); s.url == "" {
+			errorf("store.url_file", "store.url_file: %s is empty; it must hold the database URL (postgres://user:password@host:5432/database)", s.URLFile)
+			return
+		}
+	default:
+		path := "store.url_env"
+		if s.URLEnv == "" {
+			s.URLEnv, path = DefaultStoreURLEnv, "store.driver"
+		}
+		if s.url = strings.TrimSpace(os.Getenv(s.URLEnv)); s.url == "" {
+			errorf(path, "store: the environment variable %s (url_env) is not set; it must hold the database URL (postgres://user:password@host:5432/database). A Windows service does not inherit a shell's environment: set it for the service, or use url_file", s.URLEnv)
+			return
+		}
+	}
+	if err := store.CheckURL(s.url); err != nil {
+		from := "the environment variable " + s.URLEnv
+		path := "store.url_env"
+		if s.URLFile != "" {
+			from, path = s.URLFile, "store.url_file"
+		}
+		errorf(path, "store: %v (in %s)", err, from)
 	}
 }
 

@@ -30,7 +30,9 @@ func TestDaemonChildProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(cfg, WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))), WithPollInterval(50*time.Millisecond))
+	opts := []Option{WithLogger(slog.New(slog.NewTextHandler(os.Stderr, nil))), WithPollInterval(50 * time.Millisecond)}
+	opts = append(opts, childKnobs(t, cfg)...)
+	d, err := New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

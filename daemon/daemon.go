@@ -39,6 +39,12 @@ type Daemon struct {
 	instance string // random ID of this process, on /healthz (see checkCallbackURL)
 	callback callbackCheck
 
+	replica     string        // this replica's ID among those sharing the database (newReplicaID)
+	lead        leadership    // whether it leads
+	db          dbHealth      // whether it reaches the database
+	leaseTTL    time.Duration // the leader lease's time to live; app leases' too
+	rescueAfter time.Duration // the store's: a job silent this long is taken back
+
 	hooks []func(ExecutionReport) // set by New, read-only after
 	ready []func()                // called once Run serves
 }
@@ -52,7 +58,8 @@ type options struct {
 	now          func() time.Time
 	pollInterval time.Duration
 	hooks        []func(ExecutionReport)
-	storeOpts    func(*store.Options) // tests: the database (until the configuration has a store key)
+	storeOpts    func(*store.Options) // tests: adjust the database options after the configuration's
+	leaseTTL     time.Duration
 	ready        []func()
 }
 
@@ -69,6 +76,9 @@ func WithPollInterval(d time.Duration) Option { return func(o *options) { o.poll
 // withStore adjusts the store's options (tests run the daemon on
 // PostgreSQL with it).
 func withStore(f func(*store.Options)) Option { return func(o *options) { o.storeOpts = f } }
+
+// withLeaseTTL sets the leader lease's time to live (tests: a fast failover).
+func withLeaseTTL(d time.Duration) Option { return func(o *options) { o.leaseTTL = d } }
 
 // OnExecution registers a hook called after every execution attempt.
 func OnExecution(f func(ExecutionReport)) Option {
@@ -98,8 +108,12 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 	} else {
 		storeNow = o.now
 	}
+	if o.leaseTTL <= 0 {
+		o.leaseTTL = DefaultLeaderTTL
+	}
 	d = &Daemon{cfg: cfg, log: o.log, now: o.now, sites: map[string]*site{}, metrics: newMetrics(),
-		ownUser: accountName(cfg.User), hooks: o.hooks, ready: o.ready, started: o.now(), instance: newInstanceID()}
+		ownUser: accountName(cfg.User), hooks: o.hooks, ready: o.ready, started: o.now(), instance: newInstanceID(), leaseTTL: o.leaseTTL}
+	d.replica = newReplicaID(d.instance)
 	var closers []func() error
 	defer func() {
 		if err != nil {
@@ -179,12 +193,14 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 		o.pollInterval = min(max(cfg.CoalesceWindow, 100*time.Millisecond), time.Second)
 	}
 	so := store.Options{
+		Driver: cfg.Store.Driver, URL: cfg.Store.url, Schema: cfg.Store.Schema,
 		Dir: cfg.StateDir, Workers: cfg.Workers, RescueAfter: cfg.RescueAfter, MaxAttempts: cfg.MaxAttempts,
 		PollInterval: o.pollInterval, Work: d.work, Log: d.log.With("component", "store"), Now: storeNow,
 	}
 	if o.storeOpts != nil {
 		o.storeOpts(&so)
 	}
+	d.rescueAfter = so.RescueAfter
 	d.store, err = store.Open(context.Background(), so)
 	if err != nil {
 		return nil, err
@@ -233,17 +249,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 			serveErr <- err
 		}
 	}()
-	d.log.Info("serving", "listen", d.Addr(), "policies", d.cfg.Policies, "state_dir", d.cfg.StateDir, "sites", len(d.order))
+	d.log.Info("serving", "listen", d.Addr(), "policies", d.cfg.Policies, "state_dir", d.cfg.StateDir, "sites", len(d.order),
+		"store", d.store.Driver(), "replica", d.replica)
 	for _, f := range d.ready {
 		f()
 	}
 	wg.Go(func() { d.rules.Watch(bg) })
-	for _, s := range d.order {
-		wg.Go(func() { d.keepSite(bg, s) })
-		if s.watch {
-			wg.Go(func() { d.catchupLoop(bg, s) })
-		}
-	}
+	wg.Go(func() { d.keepReplica(bg) })
+	wg.Go(func() { d.elect(bg) }) // the leader's work (sites, catch-up, rescue) runs under it
 	wg.Go(func() { d.pruneLoop(bg) })
 	if d.cfg.CallbackURL != "" {
 		wg.Go(func() { d.keepCheckingCallback(bg) })
@@ -259,8 +272,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(context.Background(), d.cfg.DrainTimeout)
 	defer cancel()
 	stopBG()
-	wg.Wait()
-	d.unsubscribeAll(dctx)
+	wg.Wait() // a leader unsubscribes and gives up its lease meanwhile
+	if err := d.store.RemoveReplica(dctx, d.replica); err != nil {
+		d.log.Warn("could not remove this replica from the list; it is forgotten once silent for long", "err", err)
+	}
 	if err := d.srv.Shutdown(dctx); err != nil {
 		d.log.Warn("callbacks still in flight at the drain deadline", "err", err)
 	}

@@ -45,11 +45,11 @@ type ExecutionReport struct {
 // work is the River worker: one evaluation of one app.
 func (d *Daemon) work(ctx context.Context, job store.Job) error {
 	log := d.log.With("execution_id", job.ExecutionID, "site", job.Site, "app_id", job.AppID, "attempt", job.Attempt)
-	unlock, err := d.locks.lock(ctx, job.Site+"/"+job.AppID)
+	ctx, release, err := d.holdApp(ctx, job, log) // one execution per app at a time, across replicas
 	if err != nil {
-		return store.Snooze(0) // shutting down: run again at the next start
+		return err
 	}
-	defer unlock()
+	defer release()
 
 	// Coalescing: let the notifications of one save (QRS sends several)
 	// and quick successive edits gather for coalesce_window before reading

@@ -39,6 +39,7 @@ func (d *Daemon) routes() http.Handler {
 	}).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", d.handleReady).Methods(http.MethodGet)
 	r.HandleFunc("/status", d.handleStatus).Methods(http.MethodGet)
+	r.HandleFunc("/executions/{id}/event", d.handleEvent).Methods(http.MethodGet)
 	r.HandleFunc("/-/reload", d.handleReload).Methods(http.MethodPost)
 	r.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
 	return r
@@ -56,6 +57,12 @@ func (d *Daemon) handleCallback(w http.ResponseWriter, r *http.Request) {
 		// the secret, and a guesser learns nothing.
 		d.metrics.rejected.WithLabelValues("", "not_found").Inc()
 		http.NotFound(w, r)
+		return
+	}
+	if p := d.db.problem(); p != "" {
+		// Nothing could be recorded: say so at once rather than after the
+		// store's timeout, so that QRS's delivery fails fast.
+		d.reject(w, s, "store", http.StatusServiceUnavailable, "not recorded: this replica cannot reach its database")
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxCallbackBody))
@@ -84,6 +91,9 @@ func (d *Daemon) handleCallback(w http.ResponseWriter, r *http.Request) {
 		ns[i] = store.Notification{Site: s.alias, AppID: strings.ToLower(c.ObjectID), Change: raw, ReceivedAt: now}
 	}
 	rec, err := d.store.Record(r.Context(), ns)
+	if err != nil && !errors.Is(err, store.ErrClosed) && r.Context().Err() == nil {
+		d.db.set(d, err)
+	}
 	if err != nil {
 		d.log.Error("could not record a notification; QRS was told to fail", "site", s.alias, "err", err)
 		d.reject(w, s, "store", http.StatusServiceUnavailable, "not recorded: the daemon's store is unavailable")
@@ -171,7 +181,11 @@ func (d *Daemon) readiness(ctx context.Context) []string {
 	var problems []string
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if err := d.store.Ping(ctx); err != nil {
+	err := d.store.Ping(ctx)
+	if ctx.Err() == nil || err == nil {
+		d.db.set(d, err)
+	}
+	if err != nil {
 		problems = append(problems, "store: "+err.Error())
 	}
 	if d.rules.Current() == nil {
@@ -190,6 +204,8 @@ func (d *Daemon) readiness(ctx context.Context) []string {
 		switch {
 		case !s.checked:
 			problems = append(problems, fmt.Sprintf("site %s: not checked yet", s.alias))
+		case d.now().Sub(s.seenAt) > d.staleAfter():
+			problems = append(problems, fmt.Sprintf("site %s: not checked since %s (is a replica leading?)", s.alias, s.lastCheck.Format(time.RFC3339)))
 		case !s.up:
 			problems = append(problems, fmt.Sprintf("site %s: unreachable: %s", s.alias, s.lastErr))
 		case s.watch && len(s.handles) == 0:
@@ -205,6 +221,22 @@ func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(d.StatusContext(r.Context()))
+}
+
+// handleEvent answers an execution's recorded event from the database, so
+// that any replica serves it, whichever ran the execution: save it and
+// replay it with `qs-promoter dry-run --event`.
+func (d *Daemon) handleEvent(w http.ResponseWriter, r *http.Request) {
+	ex, err := d.store.Execution(r.Context(), mux.Vars(r)["id"])
+	switch {
+	case err != nil:
+		http.Error(w, "the store is unavailable: "+err.Error(), http.StatusServiceUnavailable)
+	case ex == nil || len(ex.Event) == 0:
+		http.Error(w, "no recorded event for this execution (unknown, pruned after 30 days, or it ended before reading the app)", http.StatusNotFound)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(bytes.TrimSpace(ex.Event), '\n'))
+	}
 }
 
 func (d *Daemon) handleReload(w http.ResponseWriter, r *http.Request) {

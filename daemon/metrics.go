@@ -31,6 +31,8 @@ type metrics struct {
 	catchupQueued   *prometheus.CounterVec // site
 	catchupErrors   *prometheus.CounterVec // site
 	queueDepthFunc  func(ctx context.Context) (map[string]int, error)
+
+	leader prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -68,8 +70,10 @@ func newMetrics() *metrics {
 		Help: "Apps found changed by catch-up and queued as reconciled events."}, []string{"site"})
 	m.catchupErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qsp_catchup_errors_total",
 		Help: "Catch-up runs that failed."}, []string{"site"})
+	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "qsp_leader",
+		Help: "1 while this replica leads (holds the subscriptions, checks the sites, catches up), else 0."})
 	for _, c := range []prometheus.Collector{m.received, m.coalesced, m.rejected, m.executions, m.execDuration, m.stepDuration,
-		m.qrsLatency, m.reloadOK, m.reloadTime, m.reloads, m.auditErrors, m.siteUp, m.subscribes, m.subscribeErrors, m.catchupQueued, m.catchupErrors,
+		m.qrsLatency, m.reloadOK, m.reloadTime, m.reloads, m.auditErrors, m.siteUp, m.leader, m.subscribes, m.subscribeErrors, m.catchupQueued, m.catchupErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), queueCollector{m}} {
 		f(c)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qs-promoter/qs-promoter/qrs"
+	"github.com/qs-promoter/qs-promoter/store"
 )
 
 // site is one configured QRS site and what the daemon knows of it.
@@ -25,6 +26,9 @@ type site struct {
 	checked       bool
 	lastCheck     time.Time
 	lastErr       string
+	seenAt        time.Time // when the check behind up was made, by this process's clock
+	published     store.SiteHealth
+	publishedAt   time.Time // when this leader last published the view (publishSite)
 	handles       []string
 	subscribedAt  time.Time
 	resubscribe   bool // the last subscription attempt failed: try again
@@ -78,6 +82,7 @@ func (d *Daemon) keepSite(ctx context.Context, s *site) {
 		if renew && s.watch {
 			d.renew(ctx, s)
 		}
+		d.publishSite(ctx, s)
 		if s.watch {
 			renewal.Reset(d.untilRenewal(s))
 		}
@@ -129,6 +134,7 @@ func (d *Daemon) checkSite(ctx context.Context, s *site) (renew bool) {
 	s.mu.Lock()
 	wasUp, checked := s.up, s.checked
 	s.checked, s.lastCheck = true, d.now()
+	s.seenAt = s.lastCheck
 	if err != nil {
 		s.up, s.lastErr = false, err.Error()
 		s.mu.Unlock()
@@ -199,14 +205,19 @@ func (d *Daemon) subscribe(ctx context.Context, s *site) error {
 			for _, h := range made {
 				_ = s.client.Unsubscribe(context.WithoutCancel(ctx), h)
 			}
-			_ = d.store.SetHandles(context.WithoutCancel(ctx), s.alias, old)
+			_ = d.setHandles(context.WithoutCancel(ctx), s.alias, old)
 			return err
 		}
 		made = append(made, h)
 		recorded = append(recorded, h)
 		// The subscription exists now: record it even if shutdown cancels
-		// ctx meanwhile, or nobody will ever delete it.
-		if err := d.store.SetHandles(context.WithoutCancel(ctx), s.alias, recorded); err != nil {
+		// ctx meanwhile, or nobody will ever delete it. If it cannot be
+		// recorded (leadership lost meanwhile, the database unreachable),
+		// nobody would ever know it: delete this attempt's handles.
+		if err := d.setHandles(context.WithoutCancel(ctx), s.alias, recorded); err != nil {
+			for _, h := range made {
+				_ = s.client.Unsubscribe(context.WithoutCancel(ctx), h)
+			}
 			return err
 		}
 	}
@@ -223,7 +234,7 @@ func (d *Daemon) subscribe(ctx context.Context, s *site) error {
 			d.log.Info("a replaced subscription could not be deleted and is forgotten", "site", s.alias, "handle", h, "err", err)
 		}
 	}
-	if err := d.store.SetHandles(ctx, s.alias, made); err != nil {
+	if err := d.setHandles(ctx, s.alias, made); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -264,7 +275,7 @@ func (d *Daemon) unsubscribeAll(ctx context.Context) {
 				}
 			}
 		}
-		if err := d.store.SetHandles(ctx, s.alias, left); err != nil {
+		if err := d.setHandles(ctx, s.alias, left); err != nil {
 			d.log.Warn("cannot record subscription handles", "site", s.alias, "err", err)
 		}
 		s.mu.Lock()

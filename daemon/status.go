@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/qs-promoter/qs-promoter/store"
@@ -12,6 +13,11 @@ type Status struct {
 	StartedAt  time.Time         `json:"started_at"`
 	Ready      bool              `json:"ready"`
 	Problems   []string          `json:"problems,omitempty"`
+	Store      string            `json:"store"`            // the database: sqlite or postgres
+	Replica    string            `json:"replica"`          // this replica's ID
+	Leader     string            `json:"leader,omitempty"` // the replica that leads ("" while none does)
+	Replicas   []ReplicaStatus   `json:"replicas,omitempty"`
+	Warnings   []string          `json:"warnings,omitempty"` // what an admin should look at, not keeping this replica from working
 	Sites      []SiteStatus      `json:"sites"`
 	Policies   RulesStatus       `json:"policies"`
 	Queue      map[string]int    `json:"queue"`
@@ -35,6 +41,19 @@ type SiteStatus struct {
 	CatchupError  string    `json:"last_catchup_error,omitempty"`
 }
 
+// ReplicaStatus is one replica sharing the database, in Status.
+type ReplicaStatus struct {
+	store.Replica
+	Leader bool `json:"leader,omitempty"`
+	This   bool `json:"this,omitempty"` // the replica answering
+	// Alive: it marked itself alive within the leader lease's time.
+	Alive bool `json:"alive"`
+	// RevisionDiffers: it runs other policies than the leader (than this
+	// replica while none leads): a policy folder not yet the same on every
+	// machine.
+	RevisionDiffers bool `json:"policy_revision_differs,omitempty"`
+}
+
 // Status reports the daemon's state.
 func (d *Daemon) Status() Status { return d.StatusContext(context.Background()) }
 
@@ -54,10 +73,38 @@ func (d *Daemon) StatusContext(ctx context.Context) Status {
 		}
 		st.Sites = append(st.Sites, ss)
 	}
+	st.Store, st.Replica = d.store.Driver(), d.replica
+	d.replicasStatus(ctx, &st)
 	st.Queue, _ = d.store.QueueDepth(ctx)
 	st.Recent, _ = d.store.Recent(ctx, 20)
 	if err := d.audit.Err(); err != nil {
 		st.AuditError = err.Error()
 	}
 	return st
+}
+
+// replicasStatus lists the replicas sharing the database, which one leads,
+// and flags those running other policies than the leader.
+func (d *Daemon) replicasStatus(ctx context.Context, st *Status) {
+	if l, held, err := d.store.LeaseHolder(ctx, leaderLease); err == nil && held {
+		st.Leader = l.Holder
+	}
+	rs, err := d.store.Replicas(ctx)
+	if err != nil {
+		return
+	}
+	ref := st.Policies.Revision
+	for _, r := range rs {
+		if r.ID == st.Leader && r.Revision != "" {
+			ref = r.Revision
+		}
+	}
+	for _, r := range rs {
+		rs := ReplicaStatus{Replica: r, Leader: r.ID == st.Leader, This: r.ID == d.replica, Alive: r.Silent < d.leaseTTL,
+			RevisionDiffers: r.Revision != ref}
+		st.Replicas = append(st.Replicas, rs)
+		if rs.RevisionDiffers && rs.Alive {
+			st.Warnings = append(st.Warnings, fmt.Sprintf("replica %s runs policy revision %s, the leader %s: make the policy folder the same on every replica", r.ID, r.Revision, ref))
+		}
+	}
 }

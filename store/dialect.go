@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river/riverdriver"
 )
 
@@ -67,8 +68,11 @@ func newDialect(o *Options) (dialect, error) {
 		if o.Schema == "" {
 			o.Schema = DefaultSchema
 		}
-		if !validSchema(o.Schema) {
-			return nil, fmt.Errorf("store: schema %q: use lower-case letters, digits and underscores, starting with a letter or underscore, at most %d characters", o.Schema, maxSchemaLen)
+		if err := CheckSchema(o.Schema); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		if err := CheckURL(o.URL); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
 		}
 		return &postgresDialect{url: o.URL, schema: o.Schema, conns: o.Workers + 8}, nil
 	default:
@@ -82,6 +86,28 @@ const DefaultSchema = "qs_promoter"
 // maxSchemaLen leaves room in PostgreSQL's 63-byte names for River's
 // notification topics, which it prefixes with the schema.
 const maxSchemaLen = 40
+
+// CheckSchema says what is wrong with a PostgreSQL schema name (nil: nothing).
+func CheckSchema(name string) error {
+	if !validSchema(name) {
+		return fmt.Errorf("schema %q: use lower-case letters, digits and underscores, starting with a letter or underscore, at most %d characters", name, maxSchemaLen)
+	}
+	return nil
+}
+
+// CheckURL says what is wrong with a PostgreSQL connection URL (nil:
+// nothing) without repeating it: it may hold a password.
+func CheckURL(url string) error {
+	if strings.TrimSpace(url) == "" {
+		return fmt.Errorf("the database URL is empty; want postgres://user:password@host:5432/database")
+	}
+	if _, err := pgx.ParseConfig(url); err != nil {
+		// pgx's message quotes the URL, password and all, when it cannot
+		// tell where the password is: say what is expected instead.
+		return fmt.Errorf("the database URL cannot be read; want postgres://user:password@host:5432/database?sslmode=verify-full (or libpq's key=value form), with special characters in the password percent-encoded")
+	}
+	return nil
+}
 
 func validSchema(s string) bool {
 	if s == "" || len(s) > maxSchemaLen {

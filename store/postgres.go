@@ -27,7 +27,7 @@ type postgresDialect struct {
 func (d *postgresDialect) open(ctx context.Context) (*sql.DB, riverdriver.Driver[*sql.Tx], func(), error) {
 	cc, err := pgx.ParseConfig(d.url)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("store: database URL: %w", err)
+		return nil, nil, nil, fmt.Errorf("store: %w", CheckURL(d.url))
 	}
 	// The store's own SQL names its tables unqualified; River qualifies
 	// its own with the schema (river.Config.Schema).
@@ -46,7 +46,7 @@ func (d *postgresDialect) open(ctx context.Context) (*sql.DB, riverdriver.Driver
 	pc, err := pgxpool.ParseConfig(d.url)
 	if err != nil {
 		db.Close()
-		return nil, nil, nil, fmt.Errorf("store: database URL: %w", err)
+		return nil, nil, nil, fmt.Errorf("store: listener pool: %w", CheckURL(d.url))
 	}
 	pc.ConnConfig.RuntimeParams["search_path"] = d.schema
 	pc.ConnConfig.RuntimeParams["application_name"] = cc.RuntimeParams["application_name"] + " listener"
@@ -239,5 +239,9 @@ CREATE TABLE qsp_replica (
 	started_at   timestamptz NOT NULL,
 	heartbeat_at timestamptz NOT NULL
 );
+`,
+	`
+ALTER TABLE qsp_site ADD COLUMN health text NOT NULL DEFAULT '';
+ALTER TABLE qsp_site ADD COLUMN health_at timestamptz;
 `,
 }

@@ -200,4 +200,9 @@ CREATE TABLE qsp_replica (
 	heartbeat_at TEXT NOT NULL
 );
 `,
+	// 3: the leader's view of each site (SiteHealth), for every replica.
+	`
+ALTER TABLE qsp_site ADD COLUMN health TEXT NOT NULL DEFAULT '';
+ALTER TABLE qsp_site ADD COLUMN health_at TEXT;
+`,
 }

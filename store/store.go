@@ -174,31 +174,62 @@ func (s *Store) open(ctx context.Context) error {
 // their attempts: an execution that kills the daemon every time must not do
 // so at every start. Which jobs are lost: on SQLite every running one (the
 // folder lock proves their process is gone); on a shared database those
-// whose heartbeat (see heartbeat) stopped more than RescueAfter ago.
+// whose heartbeat (see heartbeat) stopped more than RescueAfter ago. On
+// SQLite the leases are all expired too: their holders are gone with the
+// process, and the new one need not wait for them.
 func (s *Store) resumeLost(ctx context.Context) error {
+	if s.dia.exclusive() {
+		if _, err := s.db.ExecContext(ctx, `UPDATE qsp_lease SET expires_at = acquired_at`); err != nil {
+			return fmt.Errorf("expire the leases of the previous process: %w", err)
+		}
+	}
+	n, err := s.rescue(ctx, !s.dia.exclusive())
+	if err != nil {
+		return fmt.Errorf("resume interrupted executions: %w", err)
+	}
+	if n > 0 {
+		s.opts.Log.Info("resuming executions interrupted by a process that stopped", "count", n)
+	}
+	return nil
+}
+
+// RescueLost makes the executions whose process is gone (no heartbeat for
+// RescueAfter: a replica crashed or was cut off) available to any replica
+// now, as Open does at start, and returns how many. River's own rescuer
+// does the same, but only every 30 s and only on River's leader, which may
+// be the replica that died; the daemon's leader calls this more often.
+func (s *Store) RescueLost(ctx context.Context) (int64, error) {
+	n, err := s.rescue(ctx, true)
+	if err != nil {
+		return 0, fmt.Errorf("rescue lost executions: %w", err)
+	}
+	return n, nil
+}
+
+// rescue puts lost running jobs back to available (giving up those out of
+// attempts); silentOnly limits "lost" to jobs without a recent heartbeat.
+func (s *Store) rescue(ctx context.Context, silentOnly bool) (int64, error) {
 	lost, args := "", []any{evaluateArgs{}.Kind()}
-	if !s.dia.exclusive() {
+	if silentOnly {
 		lost = ` AND attempted_at < ` + s.dia.riverAgo()
 		args = append(args, s.opts.RescueAfter.Seconds())
 	}
 	if err := s.giveUpCrashLoops(ctx, lost, args); err != nil {
-		return err
+		return 0, err
 	}
 	res, err := s.db.ExecContext(ctx, s.dia.rebind(`UPDATE river_job SET state = 'available' WHERE state = 'running' AND kind = ?`+lost), args...)
 	if err != nil {
-		return fmt.Errorf("resume interrupted executions: %w", err)
+		return 0, err
 	}
-	if n, _ := res.RowsAffected(); n > 0 {
-		s.opts.Log.Info("resuming executions interrupted by a process that stopped", "count", n)
-	}
-	return nil
+	n, _ := res.RowsAffected()
+	return n, nil
 }
 
 func (s *Store) giveUpCrashLoops(ctx context.Context, lost string, args []any) error {
 	rows, err := s.db.QueryContext(ctx, s.dia.rebind(`SELECT id, attempt, `+s.dia.jobArg("execution_id")+` FROM river_job
 		WHERE state = 'running' AND kind = ? AND attempt >= max_attempts`+lost), args...)
 	if err != nil {
-		return fmt.Errorf("resume interrupted executions: %w", err)
+		return fmt.Errorf("look up crash-looping executions: %w", err)
 	}
 	type lostJob struct {
 		id, attempt int64
@@ -209,7 +240,7 @@ func (s *Store) giveUpCrashLoops(ctx context.Context, lost string, args []any) e
 		var l lostJob
 		if err := rows.Scan(&l.id, &l.attempt, &l.exec); err != nil {
 			rows.Close()
-			return fmt.Errorf("resume interrupted executions: %w", err)
+			return fmt.Errorf("look up crash-looping executions: %w", err)
 		}
 		dead = append(dead, l)
 	}
