@@ -120,7 +120,8 @@ var keyHints = map[string]string{
 	"password":          "secrets are never read from the config file: use password_env (an environment variable) or password_file",
 	"secret_access_key": "secrets are never read from the config file: use the standard AWS credential chain (environment, shared profile, instance role)",
 	"access_key_id":     "credentials are never read from the config file: use the standard AWS credential chain (environment, shared profile, instance role)",
-	"url":               "URLs hold secrets and are never read from the config file: a webhook's comes from url_env (an environment variable) or url_file; the database's (store:) from url_env (default " + DefaultStoreURLEnv + ") or url_file",
+	"webhooks.url":      "a webhook's URL is a secret and is never read from the config file: use url_env (an environment variable holding it) or url_file",
+	"store.url":         "the database URL holds a password and is never read from the config file: put it in the environment variable named by url_env (default " + DefaultStoreURLEnv + ") or in the file named by url_file",
 	"headers":           "header values may be secrets and are never read from the config file: use headers_env (header: environment variable) or headers_file (header: file)",
 }
 

@@ -3,6 +3,7 @@ package yamlread
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -19,7 +20,8 @@ type Decoder struct {
 	// Root names the whole file in messages (default "the file").
 	Root string
 	// Hints replace the unknown-key message for keys people are likely to
-	// write but must not (a password in a config file): key → advice.
+	// write but must not (a password in a config file): key, or its path
+	// without list indexes ("webhooks.url"), → advice.
 	Hints map[string]string
 
 	pos    map[string]*yaml.Node // dotted path → its value's node; path+"@key" → its key's
@@ -32,6 +34,18 @@ func NewDecoder(file string) *Decoder {
 }
 
 // Decode decodes n into v (a pointer); the root's path is "".
+// hint finds the hint for an unknown key: the one for its path without
+// list indexes ("webhooks.url") first, then the one for the key alone.
+func (d *Decoder) hint(path, key string) (string, bool) {
+	if h, ok := d.Hints[join(listIndex.ReplaceAllString(path, ""), key)]; ok {
+		return h, true
+	}
+	h, ok := d.Hints[key]
+	return h, ok
+}
+
+var listIndex = regexp.MustCompile(`\[\d+\]`)
+
 func (d *Decoder) Decode(n *yaml.Node, v any) {
 	d.decode(n, reflect.ValueOf(v).Elem(), "")
 }
@@ -120,7 +134,7 @@ func (d *Decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			idx, ok := fields[k.Value]
 			if !ok {
 				d.failed[join(path, k.Value)] = true
-				if hint, ok := d.Hints[k.Value]; ok {
+				if hint, ok := d.hint(path, k.Value); ok {
 					d.Node(k, "%s: %s", join(path, k.Value), hint)
 					continue
 				}
