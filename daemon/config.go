@@ -31,7 +31,7 @@ type Config struct {
 	// Webhooks are chat and HTTP endpoints; URLs and header values only via
 	// url_env/url_file and headers_env/headers_file.
 	Webhooks []actions.WebhookConfig `yaml:"webhooks"`
-	Store       StoreConfig         `yaml:"store"`        // the database: SQLite in state_dir (default) or PostgreSQL shared by replicas
+	Store    StoreConfig             `yaml:"store"` // the database: SQLite in state_dir (default) or PostgreSQL shared by replicas
 	// Vars set config.<key> values that the policy files declare (config:
 	// in a policy file); the policy load checks them (PolicyOptions).
 	Vars map[string]any `yaml:"vars"`
