@@ -75,9 +75,9 @@ type StepReport struct {
 	Defaulted []string      `json:"defaulted,omitempty"`
 	Result    Result        `json:"result"`
 	Err       string        `json:"error,omitempty"`
-	Skipped   bool          `json:"skipped,omitempty"` // its if was false
-	NotRun    bool          `json:"not_run,omitempty"` // an earlier step failed
-	Resumed   bool          `json:"resumed,omitempty"` // result reused from a checkpoint
+	Skipped   bool          `json:"skipped,omitempty"`  // its if was false
+	NotRun    bool          `json:"not_run,omitempty"`  // an earlier step failed
+	Resumed   bool          `json:"resumed,omitempty"`  // result reused from a checkpoint
 	Retrying  bool          `json:"retrying,omitempty"` // failed transiently: the execution is tried again later
 	Duration  time.Duration `json:"duration_ns"`
 }
