@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -38,6 +39,7 @@ type Config struct {
 	DrainTimeout        time.Duration `yaml:"drain_timeout"`
 	RescueAfter         time.Duration `yaml:"rescue_after"`
 	MaxAttempts         int           `yaml:"max_attempts"`
+	GiveUpAfter         time.Duration `yaml:"give_up_after"` // an execution still retrying or waiting this long fails for good
 	Audit               AuditConfig   `yaml:"audit"`
 	LogLevel            string        `yaml:"log_level"` // debug, info (default), warn, error
 
@@ -79,6 +81,7 @@ const (
 	DefaultDrainTimeout        = 30 * time.Second
 	DefaultRescueAfter         = 10 * time.Minute
 	DefaultMaxAttempts         = 10
+	DefaultGiveUpAfter         = 24 * time.Hour
 )
 
 var aliasRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
@@ -208,6 +211,11 @@ func (c *Config) check(d *yamlread.Decoder) {
 		if _, err := actions.NewMailer(*s); err != nil {
 			errorf("smtp", "%v", err)
 		}
+		for i, a := range s.Admin {
+			if _, err := mail.ParseAddress(a); err != nil {
+				errorf(fmt.Sprintf("smtp.admin[%d]", i), "smtp.admin[%d]: %q is not an e-mail address (the admins told of executions that fail for good)", i, a)
+			}
+		}
 	}
 	if c.Approvers != "" {
 		if _, err := actions.LoadApprovers(c.Approvers); err != nil {
@@ -228,6 +236,7 @@ func (c *Config) check(d *yamlread.Decoder) {
 		{"resubscribe_interval", &c.ResubscribeInterval, DefaultResubscribeInterval},
 		{"drain_timeout", &c.DrainTimeout, DefaultDrainTimeout},
 		{"rescue_after", &c.RescueAfter, DefaultRescueAfter},
+		{"give_up_after", &c.GiveUpAfter, DefaultGiveUpAfter},
 	}
 	for _, du := range durations {
 		if *du.v < 0 {

@@ -34,6 +34,8 @@ type harness struct {
 	callback string // callback_url; "": the daemon's own address
 	// storeOpts, when set, adjusts the store's options (onPostgres).
 	storeOpts func(*store.Options)
+	// prepare, when set, is called with the daemon before it runs.
+	prepare func(*Daemon)
 
 	d      *Daemon
 	cancel context.CancelFunc
@@ -145,6 +147,9 @@ func (h *harness) start() {
 	}))
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.prepare != nil {
+		h.prepare(d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.d, h.cancel, h.done = d, cancel, make(chan error, 1)
