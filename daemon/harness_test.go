@@ -27,7 +27,7 @@ type harness struct {
 	sim      *qrssim.Sim
 	dev      *qrssim.Site
 	test     *qrssim.Site
-	prod     *qrssim.Site // nil unless newHarnessWithProd
+	prod     *qrssim.Site
 	dir      string // config folder: qs-promoter.yaml, policies/, data/
 	port     int    // the daemon's port, kept across restarts
 	human    *qrs.Client
