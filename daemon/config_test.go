@@ -45,7 +45,8 @@ coalesce_window: 250ms
 	if cfg.CallbackURL != "http://promoter.company.com:5000" || cfg.Listen != DefaultListen {
 		t.Errorf("listener: %q %q", cfg.CallbackURL, cfg.Listen)
 	}
-	if cfg.CoalesceWindow != 250*time.Millisecond || cfg.CatchupInterval != DefaultCatchupInterval || cfg.Workers != DefaultWorkers {
+	if cfg.CoalesceWindow != 250*time.Millisecond || cfg.CatchupInterval != DefaultCatchupInterval || cfg.Workers != DefaultWorkers ||
+		cfg.GiveUpAfter != 24*time.Hour || cfg.MaxAttempts != DefaultMaxAttempts {
 		t.Errorf("durations: %+v", cfg)
 	}
 	if cfg.Vars["auto_unpublish"] != false || cfg.Vars["my_flag"] != 3 {
@@ -72,6 +73,11 @@ func TestParseConfigErrorsArePositioned(t *testing.T) {
 		{"no sites", "user: x\n", "c.yaml:1:1: sites: list at least one site"},
 		{"smtp env missing", "sites: [{alias: dev, host: h}]\nsmtp: {host: mail, from: a@b.c, username: u, password_env: QSP_TEST_NOT_SET}\n", "c.yaml:2:1: smtp: password for u"},
 		{"rescue too short", "sites: [{alias: dev, host: h}]\nrescue_after: 10s\n", "c.yaml:2:15: rescue_after: 10s is too short"},
+		{"give_up_after negative", "sites: [{alias: dev, host: h}]\ngive_up_after: -1h\n", "c.yaml:2:16: give_up_after: must not be negative"},
+		{"admin not an address", "sites: [{alias: dev, host: h}]\nsmtp:\n  host: mail\n  from: a@b.c\n  admin: [ops@example.com, qlik admins]\n",
+			`c.yaml:5:28: smtp.admin[1]: "qlik admins" is not an e-mail address (the admins told of executions that fail for good)`},
+		{"admin not a list", "sites: [{alias: dev, host: h}]\nsmtp:\n  host: mail\n  from: a@b.c\n  admin: ops@example.com\n",
+			`c.yaml:5:10: smtp.admin: want a list, got "ops@example.com"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
