@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -119,6 +120,18 @@ func (h *harness) finalReport(appID string, timeout time.Duration) ExecutionRepo
 		return false
 	})
 	return final
+}
+
+// get reads one of the daemon's endpoints.
+func (h *harness) get(path string) string {
+	h.t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", h.port, path))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func unavailable(site string) error {
@@ -309,6 +322,13 @@ func TestExecutionWaitsForADownSiteWithoutUsingAttempts(t *testing.T) {
 	})
 	if w[0].ID != first.ExecutionID || w[0].State != store.StateWaiting || w[0].Attempts != 0 || w[0].NextAttempt.IsZero() {
 		t.Errorf("waiting: %+v", w[0])
+	}
+	metrics := h.get("/metrics")
+	for _, want := range []string{`qsp_executions_waiting{state="waiting"} 1`, `qsp_executions_waiting{state="retrying"} 0`,
+		`qsp_executions_next_attempt_timestamp_seconds{state="waiting"}`, `qsp_executions_total{outcome="waiting"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 	// A few seconds of checks (one every health_interval, 100ms here).
 	time.Sleep(3 * time.Second)
