@@ -340,6 +340,7 @@ func TestKilledAtRandomMomentsEndsExactlyRight(t *testing.T) {
 	t.Logf("a promotion takes %s; %d kills drawn over it (seed %d)", length.Round(time.Millisecond), runs, seed)
 
 	moments := map[string]int{}
+	passed := 0
 	for i := range runs {
 		at := time.Duration(rng.Int64N(int64(length)))
 		t.Run(fmt.Sprintf("kill=%d", i+1), func(t *testing.T) {
@@ -376,8 +377,12 @@ func TestKilledAtRandomMomentsEndsExactlyRight(t *testing.T) {
 			if err := child.Wait(); err != nil {
 				t.Errorf("child exit: %v", err)
 			}
+			if !t.Failed() {
+				passed++
+			}
 		})
 	}
+	t.Logf("%d of %d killed runs ended exactly right", passed, runs)
 	t.Logf("kills landed %d times before the execution began, %d times mid-execution, %d times after it", moments["before"], moments["mid"], moments["after"])
 	if runs >= 10 && moments["mid"] == 0 {
 		t.Error("no kill landed mid-execution: the test proved little")
