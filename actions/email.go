@@ -261,6 +261,9 @@ func (a *email) Run(ctx context.Context, in *engine.StepInput) (engine.Result, e
 		return struct{}{}, err
 	})
 	if err != nil {
+		if transientSMTP(err) {
+			return engine.Result{}, transient{err} // the execution tries again later
+		}
 		return engine.Result{}, err
 	}
 	if in.Journal != nil {

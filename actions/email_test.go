@@ -123,6 +123,28 @@ func TestEmailRunRetriesTransientFailures(t *testing.T) {
 	}
 }
 
+// A mail server that keeps answering 451 beyond the step's own retries is
+// a transient failure: the execution tries again later (and, the message
+// not sent, sends it then). A refused recipient is permanent.
+func TestEmailFailureIsClassified(t *testing.T) {
+	srv := startSMTP(t, smtpOpts{mode: "starttls"})
+	srv.failTimes = 100
+	a := &email{d: Deps{Mail: newTestMailer(t, srv.config(TLSStartTLS)), Retry: fastRetry}}
+	_, err := a.Run(context.Background(), stepIn(t, a, engine.Params{"to": []string{"a@example.com"}, "body": "b"}))
+	if err == nil || !engine.IsTransient(err) {
+		t.Fatalf("err = %v, want a transient failure", err)
+	}
+	srv.failTimes = 0
+	_, err = a.Run(context.Background(), stepIn(t, a, engine.Params{"to": []string{"a@example.com"}, "body": "b"}))
+	if err != nil || len(srv.mails()) != 1 {
+		t.Fatalf("once the server accepts: err %v, %d messages", err, len(srv.mails()))
+	}
+	a.d.Mail = nil
+	if _, err = a.Run(context.Background(), stepIn(t, a, engine.Params{"to": []string{"a@example.com"}, "body": "b"})); err == nil || engine.IsTransient(err) {
+		t.Errorf("e-mail not configured: err = %v, want a permanent failure", err)
+	}
+}
+
 func TestEmailNotConfiguredAndPlan(t *testing.T) {
 	a := &email{d: Deps{}}
 	in := stepIn(t, a, engine.Params{"to": []string{"a@example.com"}, "template": "approved"})

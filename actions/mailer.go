@@ -40,6 +40,9 @@ type MailConfig struct {
 	CAFile       string        `yaml:"ca_file"`       // PEM roots for the server certificate ("" : system roots)
 	Timeout      time.Duration `yaml:"timeout"`       // whole conversation; default 30s
 	HelloName    string        `yaml:"hello_name"`    // EHLO name; default this host's name
+	// Admin are the addresses the daemon tells of every execution that
+	// fails for good (the mailer itself does not use them).
+	Admin []string `yaml:"admin"`
 }
 
 // Mailer sends e-mail over SMTP. STARTTLS is enforced: unlike gomail's own

@@ -234,15 +234,15 @@ func (a *promote) Run(ctx context.Context, in *engine.StepInput) (engine.Result,
 		res.Status = engine.StatusFailed
 		return res, fmt.Errorf("promote interrupted: %w", err)
 	}
-	var failed []string
+	var failed []any // the sites' errors, kept whole: a transient one makes the execution retry
 	for _, o := range outs {
 		if o.err != nil {
-			failed = append(failed, fmt.Sprintf("site %s: %v", o.site, o.err))
+			failed = append(failed, fmt.Errorf("site %s: %w", o.site, o.err))
 		}
 	}
 	if len(failed) > 0 {
 		res.Status = engine.StatusFailed
-		return res, fmt.Errorf("promote failed on %s", strings.Join(failed, "; "))
+		return res, fmt.Errorf("promote failed on "+strings.TrimSuffix(strings.Repeat("%w; ", len(failed)), "; "), failed...)
 	}
 	res.Status = engine.StatusDone
 	return res, nil

@@ -191,8 +191,12 @@ func TestPromoteOneSiteFailing(t *testing.T) {
 	srcBefore := simApp(t, sim.Site("dev"), "Sales Pipeline")
 
 	res, err := a.Run(context.Background(), in)
-	if err == nil || !strings.Contains(err.Error(), "site prod") {
+	if err == nil || !strings.HasPrefix(err.Error(), "promote failed on site prod: ") {
 		t.Fatalf("err = %v, want the prod failure", err)
+	}
+	// A 503 is worth another attempt of the execution, later.
+	if !engine.IsTransient(err) {
+		t.Errorf("the failure lost its transient cause: %v", err)
 	}
 	if res.Status != engine.StatusFailed {
 		t.Errorf("status %s", res.Status)

@@ -50,3 +50,11 @@ func retryIf[T any](ctx context.Context, r Retry, transient func(error) bool, f 
 		wait = min(wait*2, r.Max)
 	}
 }
+
+// transient marks a failure worth trying again later (engine.IsTransient)
+// that carries no Transient method of its own: an SMTP 4xx reply, a mail
+// server that did not answer.
+type transient struct{ error }
+
+func (e transient) Transient() bool { return true }
+func (e transient) Unwrap() error   { return e.error }

@@ -22,9 +22,9 @@ var errAppLeaseLost = errors.New("the app's lease could not be kept (is the data
 // called. Within this process a second job for the app waits for the
 // first (d.locks). On a shared database a lease per app, held by this
 // execution and renewed while it runs, keeps other replicas out: a job
-// whose app another replica is running is snoozed and tried again, and so
-// is one whose app has an earlier execution not yet finished. The
-// context returned ends when the lease is lost, so the execution stops
+// whose app another replica is running is snoozed and tried again (and
+// work makes one whose app has an earlier evaluation still queued wait for
+// it: store.EarlierQueued). The context returned ends when the lease is lost, so the execution stops
 // before another can start; its checkpoints let it resume. On SQLite, one
 // process, the in-process lock is the whole story.
 func (d *Daemon) holdApp(ctx context.Context, job store.Job, log *slog.Logger) (context.Context, func(), error) {
@@ -50,19 +50,6 @@ func (d *Daemon) holdApp(ctx context.Context, job store.Job, log *slog.Logger) (
 	if !ok {
 		unlock()
 		log.Debug("another replica is running this app; trying again shortly", "retry_in", appBusyRetry)
-		return nil, nil, store.Snooze(appBusyRetry)
-	}
-	// An earlier execution of the app that has not finished (its replica
-	// died mid-way and it waits for rescue_after, or it waits for a retry)
-	// goes first: this one would act on what it left half done.
-	earlier, err := d.store.EarlierUnfinished(ctx, job)
-	if err != nil || earlier != "" {
-		_ = d.store.ReleaseLease(context.WithoutCancel(ctx), l)
-		unlock()
-		if err != nil {
-			return nil, nil, err
-		}
-		log.Debug("an earlier execution of this app has not finished; it goes first", "earlier", earlier, "retry_in", appBusyRetry)
 		return nil, nil, store.Snooze(appBusyRetry)
 	}
 	held, lose := context.WithCancelCause(ctx)

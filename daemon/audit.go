@@ -141,12 +141,13 @@ type auditDecision struct {
 	Kinds       []string      `json:"kinds,omitempty"`
 	Changed     []string      `json:"changed,omitempty"`
 	Revision    string        `json:"revision,omitempty"`
-	Outcome     string        `json:"outcome"`          // acted, no_match, failed, skipped, error
+	Outcome     string        `json:"outcome"`          // acted, no_match, failed, skipped, error, waiting
 	Reason      string        `json:"reason,omitempty"` // why skipped, or the error
 	Policies    []auditPolicy `json:"policies,omitempty"`
 	Duration    float64       `json:"duration_s"`
 	Event       string        `json:"event,omitempty"` // the recorded event file (for dry-run --event)
 	Notified    int           `json:"notifications,omitempty"`
+	NextAttempt time.Time     `json:"next_attempt,omitzero"` // retried or waiting: when it runs (looks) again
 }
 
 type auditPolicy struct {

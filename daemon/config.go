@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -44,6 +45,7 @@ type Config struct {
 	DrainTimeout        time.Duration `yaml:"drain_timeout"`
 	RescueAfter         time.Duration `yaml:"rescue_after"`
 	MaxAttempts         int           `yaml:"max_attempts"`
+	GiveUpAfter         time.Duration `yaml:"give_up_after"` // an execution still retrying or waiting this long fails for good
 	Audit               AuditConfig   `yaml:"audit"`
 	LogLevel            string        `yaml:"log_level"` // debug, info (default), warn, error
 
@@ -102,6 +104,7 @@ const (
 	DefaultDrainTimeout        = 30 * time.Second
 	DefaultRescueAfter         = 10 * time.Minute
 	DefaultMaxAttempts         = 10
+	DefaultGiveUpAfter         = 24 * time.Hour
 )
 
 // DefaultStoreURLEnv is the environment variable holding the PostgreSQL
@@ -243,6 +246,11 @@ func (c *Config) check(d *yamlread.Decoder) {
 		if _, err := actions.NewMailer(*s); err != nil {
 			errorf("smtp", "%v", err)
 		}
+		for i, a := range s.Admin {
+			if _, err := mail.ParseAddress(a); err != nil {
+				errorf(fmt.Sprintf("smtp.admin[%d]", i), "smtp.admin[%d]: %q is not an e-mail address (the admins told of executions that fail for good)", i, a)
+			}
+		}
 	}
 	if c.Approvers != "" {
 		var err error
@@ -271,6 +279,7 @@ func (c *Config) check(d *yamlread.Decoder) {
 		{"resubscribe_interval", &c.ResubscribeInterval, DefaultResubscribeInterval},
 		{"drain_timeout", &c.DrainTimeout, DefaultDrainTimeout},
 		{"rescue_after", &c.RescueAfter, defaultRescue},
+		{"give_up_after", &c.GiveUpAfter, DefaultGiveUpAfter},
 	}
 	for _, du := range durations {
 		if *du.v < 0 {

@@ -46,7 +46,8 @@ coalesce_window: 250ms
 	if cfg.CallbackURL != "http://promoter.company.com:5000" || cfg.Listen != DefaultListen {
 		t.Errorf("listener: %q %q", cfg.CallbackURL, cfg.Listen)
 	}
-	if cfg.CoalesceWindow != 250*time.Millisecond || cfg.CatchupInterval != DefaultCatchupInterval || cfg.Workers != DefaultWorkers {
+	if cfg.CoalesceWindow != 250*time.Millisecond || cfg.CatchupInterval != DefaultCatchupInterval || cfg.Workers != DefaultWorkers ||
+		cfg.GiveUpAfter != 24*time.Hour || cfg.MaxAttempts != DefaultMaxAttempts {
 		t.Errorf("durations: %+v", cfg)
 	}
 	if cfg.Vars["auto_unpublish"] != false || cfg.Vars["my_flag"] != 3 {
@@ -79,6 +80,11 @@ func TestParseConfigErrorsArePositioned(t *testing.T) {
 		{"webhook env missing", "sites: [{alias: dev, host: h}]\nwebhooks:\n  - name: chat\n    url_env: QSP_TEST_NOT_SET\n    format: teams\n", "c.yaml:4:14: webhooks[0]: webhook chat: the URL: environment variable QSP_TEST_NOT_SET is not set"},
 		{"webhook header env missing", "sites: [{alias: dev, host: h}]\nwebhooks:\n  - name: chat\n    url_env: QSP_TEST_HOOK\n    format: json\n    headers_env: {X-Key: QSP_TEST_NOT_SET}\n", "c.yaml:6:26: webhooks[0]: webhook chat: header X-Key: environment variable QSP_TEST_NOT_SET is not set"},
 		{"webhook name twice", "sites: [{alias: dev, host: h}]\nwebhooks:\n  - {name: chat, url_env: QSP_TEST_HOOK, format: teams}\n  - {name: Chat, url_env: QSP_TEST_HOOK, format: slack}\n", `c.yaml:4:12: webhooks[1].name: "Chat" is used by another webhook`},
+		{"give_up_after negative", "sites: [{alias: dev, host: h}]\ngive_up_after: -1h\n", "c.yaml:2:16: give_up_after: must not be negative"},
+		{"admin not an address", "sites: [{alias: dev, host: h}]\nsmtp:\n  host: mail\n  from: a@b.c\n  admin: [ops@example.com, qlik admins]\n",
+			`c.yaml:5:28: smtp.admin[1]: "qlik admins" is not an e-mail address (the admins told of executions that fail for good)`},
+		{"admin not a list", "sites: [{alias: dev, host: h}]\nsmtp:\n  host: mail\n  from: a@b.c\n  admin: ops@example.com\n",
+			`c.yaml:5:10: smtp.admin: want a list, got "ops@example.com"`},
 	}
 	t.Setenv("QSP_TEST_HOOK", "https://hooks.example.com/SECRET")
 	for _, c := range cases {

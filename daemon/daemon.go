@@ -38,6 +38,8 @@ type Daemon struct {
 	started  time.Time
 	instance string // random ID of this process, on /healthz (see checkCallbackURL)
 	callback callbackCheck
+	mail     *actions.Mailer // nil without smtp: (the admin's failure notices)
+	waits    waits           // executions waiting for a site to come back
 
 	replica     string        // this replica's ID among those sharing the database (newReplicaID)
 	lead        leadership    // whether it leads
@@ -174,6 +176,7 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 		deps.Webhooks = append(deps.Webhooks, w)
 	}
 	d.acts = actions.New(deps)
+	d.mail = deps.Mail
 
 	d.rules, err = newPolicyRules(cfg.Policies, PolicyOptions(cfg, nil), d.log.With("component", "policies"), d.metrics.reloaded)
 	if err != nil {
@@ -207,6 +210,7 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 	}
 	closers = append(closers, d.store.Close)
 	d.metrics.queueDepthFunc = d.store.QueueDepth
+	d.metrics.waitingFunc = d.store.WaitingExecutions
 	for _, s := range d.order {
 		if s.watch {
 			if s.token, err = d.store.SiteToken(context.Background(), s.alias); err != nil {

@@ -21,9 +21,10 @@ import (
 const (
 	OutcomeActed   = "acted"    // at least one policy matched and its steps ran without failure
 	OutcomeNoMatch = "no_match" // no policy matched
-	OutcomeFailed  = "failed"   // a step (or a policy's vars) failed; recorded, not retried
+	OutcomeFailed  = "failed"   // a step (or a policy's vars) failed for good: permanently, or on the last attempt
 	OutcomeSkipped = "skipped"  // not evaluated: the daemon's own change, already evaluated, or the app is gone
-	OutcomeError   = "error"    // the facts could not be read or the run was cut short; retried unless permanent
+	OutcomeError   = "error"    // a step failed transiently, the facts could not be read or the run was cut short; retried
+	OutcomeWaiting = "waiting"  // a site the execution needs is down: it waits, without using attempts
 )
 
 // ExecutionReport describes one execution attempt, for OnExecution hooks.
@@ -39,7 +40,8 @@ type ExecutionReport struct {
 	Report      *engine.Report // nil when the policies were not evaluated
 	EventFile   string         // the recorded event ("" when none was saved)
 	Duration    time.Duration
-	WillRetry   bool // an error that River will retry
+	WillRetry   bool      // an error that River will retry, or a wait
+	NextAttempt time.Time // when WillRetry: when the execution runs again (a wait: looks again)
 }
 
 // work is the River worker: one evaluation of one app.
@@ -50,6 +52,20 @@ func (d *Daemon) work(ctx context.Context, job store.Job) error {
 		return err
 	}
 	defer release()
+
+	// An earlier evaluation of this app still queued goes first: until it
+	// ends it has not recorded the app state it evaluates, and this one
+	// would act on the same change again.
+	if due, ok, err := d.store.EarlierQueued(ctx, job); err != nil {
+		return err
+	} else if ok {
+		log.Debug("an earlier evaluation of the app is still queued; waiting for it", "due", due)
+		return store.Snooze(d.untilEarlier(due))
+	}
+	// A site the execution needs is down: wait for it, using no attempt.
+	if down := d.downFor(job); len(down) > 0 && !d.tooOld(job) {
+		return d.keepWaiting(ctx, job, down, log)
+	}
 
 	// Coalescing: let the notifications of one save (QRS sends several)
 	// and quick successive edits gather for coalesce_window before reading
@@ -77,28 +93,58 @@ func (d *Daemon) work(ctx context.Context, job store.Job) error {
 	ns := begun.Notifications
 	rep := ExecutionReport{ExecutionID: job.ExecutionID, Attempt: job.Attempt, Site: job.Site, AppID: job.AppID}
 	var fin store.Outcome
-	runErr := d.execute(ctx, job, begun, &rep, &fin, log)
+	// On the last attempt (by count or by age) every failure is final, and
+	// on_error: continue goes on to the steps that report it.
+	last := job.Attempt >= job.MaxAttempts || d.tooOld(job)
+	runErr := d.execute(ctx, job, begun, !last, &rep, &fin, log)
 	rep.Duration = d.now().Sub(start)
 
 	// Bookkeeping must happen even when shutdown cancelled ctx.
 	bctx := context.WithoutCancel(ctx)
 	var ret error
 	state := rep.Outcome
+	down := d.downIn(runErr)
 	switch {
 	case runErr == nil:
 	case ctx.Err() != nil:
 		rep.Outcome, rep.Reason, state = OutcomeError, "interrupted by shutdown; resumes at the next start", "interrupted"
 		ret = store.Snooze(0)
-	case isPermanent(runErr) || job.Attempt >= job.MaxAttempts:
+	case isPermanent(runErr) || last:
 		rep.Outcome, state = OutcomeFailed, OutcomeFailed
 		rep.Reason = runErr.Error()
-		if !isPermanent(runErr) {
+		switch {
+		case isPermanent(runErr):
+		case d.tooOld(job):
+			rep.Reason = fmt.Sprintf("gave up after %s (give_up_after %s): %v", d.now().Sub(job.CreatedAt).Round(time.Second), d.cfg.GiveUpAfter, runErr)
+		default:
 			rep.Reason = fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, runErr)
 		}
 		ret = store.Permanent(runErr)
+	case len(down) > 0:
+		// The failure is the outage's: wait for the site, using no attempt.
+		rep.Outcome, state = OutcomeWaiting, store.StateWaiting
+		rep.Reason = d.waitReason(down) + "; " + runErr.Error()
+		rep.WillRetry, rep.NextAttempt = true, d.now().Add(d.recheck())
+		d.waits.set(job.ExecutionID, down)
+		ret = store.Snooze(d.recheck())
 	default:
-		rep.Outcome, rep.Reason, rep.WillRetry, state = OutcomeError, runErr.Error(), true, "retrying"
+		rep.NextAttempt = d.store.RetryAt(job, d.now())
+		rep.Outcome, rep.WillRetry, state = OutcomeError, true, store.StateRetrying
+		rep.Reason = fmt.Sprintf("%v (attempt %d of %d; the next at %s)", runErr, job.Attempt, job.MaxAttempts, rep.NextAttempt.UTC().Format(time.RFC3339))
 		ret = runErr
+	}
+	if !rep.WillRetry {
+		d.waits.drop(job.ExecutionID)
+	}
+	if rep.Outcome == OutcomeFailed && runErr == nil && last {
+		// Say why a failure that may have been transient is final.
+		switch {
+		case d.tooOld(job):
+			rep.Reason = fmt.Sprintf("gave up after %s (give_up_after %s): the last attempt's failures are final",
+				d.now().Sub(job.CreatedAt).Round(time.Second), d.cfg.GiveUpAfter)
+		case job.Attempt > 1:
+			rep.Reason = fmt.Sprintf("the last of %d attempts: its failures are final", job.MaxAttempts)
+		}
 	}
 	summary := rep.Reason
 	if summary == "" && rep.Report != nil {
@@ -128,16 +174,21 @@ func (d *Daemon) work(ctx context.Context, job store.Job) error {
 	for _, h := range d.hooks {
 		h(rep)
 	}
+	if rep.Outcome == OutcomeFailed {
+		d.tellAdmin(bctx, job, rep, log)
+	}
 	return ret
 }
 
 // execute reads the facts (or, on a retry, reuses those the first attempt
 // read), decides whether to evaluate, and runs the rule set. Its error is
-// for failures worth retrying (or wrapped as permanent); step failures are
-// an outcome, not an error: actions retry transient failures themselves,
-// and a step that failed anyway is recorded for the admin. The app state it
-// evaluated goes into fin, for work to record with the outcome.
-func (d *Daemon) execute(ctx context.Context, job store.Job, begun *store.Begun, rep *ExecutionReport, fin *store.Outcome, log *slog.Logger) error {
+// for failures worth retrying (or wrapped as permanent): with retry (not
+// the last attempt) a step that failed transiently is one (an
+// *engine.RetryError). A step's final failure is an outcome, not an
+// error: it is recorded for the owner (the policy's own e-mails) and the
+// admin. The app state it evaluated goes into fin, for work to record with
+// the outcome.
+func (d *Daemon) execute(ctx context.Context, job store.Job, begun *store.Begun, retry bool, rep *ExecutionReport, fin *store.Outcome, log *slog.Logger) error {
 	ns, ex := begun.Notifications, begun.Execution
 	s := d.sites[job.Site]
 	if s == nil {
@@ -200,6 +251,9 @@ func (d *Daemon) execute(ctx context.Context, job store.Job, begun *store.Begun,
 		Progress: func(step, format string, args ...any) {
 			log.Info("progress", "step", step, "detail", fmt.Sprintf(format, args...))
 		},
+		// Not the last attempt: a step that fails transiently makes the
+		// whole execution run again later, resuming from its checkpoints.
+		RetryTransient: retry,
 	})
 	rep.Report = report
 	if err != nil {
@@ -381,7 +435,7 @@ func classify(err error) error {
 func (d *Daemon) decisionRecord(rep ExecutionReport, ns []store.Notification) auditDecision {
 	rec := auditDecision{Time: d.now().UTC(), Type: "decision", ExecutionID: rep.ExecutionID, Attempt: rep.Attempt,
 		Site: rep.Site, AppID: rep.AppID, AppName: rep.AppName, Kinds: rep.Kinds, Outcome: rep.Outcome, Reason: rep.Reason,
-		Duration: rep.Duration.Seconds(), Event: rep.EventFile, Notified: len(ns)}
+		Duration: rep.Duration.Seconds(), Event: rep.EventFile, Notified: len(ns), NextAttempt: rep.NextAttempt}
 	if r := rep.Report; r != nil {
 		rec.Revision = r.Revision
 		for _, p := range r.Policies {

@@ -27,6 +27,7 @@ type harness struct {
 	sim      *qrssim.Sim
 	dev      *qrssim.Site
 	test     *qrssim.Site
+	prod     *qrssim.Site
 	dir      string // config folder: qs-promoter.yaml, policies/, data/
 	port     int    // the daemon's port, kept across restarts
 	human    *qrs.Client
@@ -34,6 +35,8 @@ type harness struct {
 	callback string // callback_url; "": the daemon's own address
 	// storeOpts, when set, adjusts the store's options (onPostgres).
 	storeOpts func(*store.Options)
+	// prepare, when set, is called with the daemon before it runs.
+	prepare func(*Daemon)
 
 	d      *Daemon
 	cancel context.CancelFunc
@@ -51,12 +54,24 @@ func newHarness(t testing.TB, simOpts ...func(*qrssim.SiteOptions)) *harness {
 	for _, f := range simOpts {
 		f(&devOpts)
 	}
-	sim, err := qrssim.Start(qrssim.Options{Sites: []qrssim.SiteOptions{devOpts, {Alias: "test", Seed: qrssim.DefaultSeed("test")}}})
+	return newHarnessOn(t, []qrssim.SiteOptions{devOpts, {Alias: "test", Seed: qrssim.DefaultSeed("test")}})
+}
+
+// newHarnessWithProd is newHarness with a second target site, prod.
+func newHarnessWithProd(t testing.TB) *harness {
+	t.Helper()
+	return newHarnessOn(t, []qrssim.SiteOptions{{Alias: "dev", Seed: qrssim.DefaultSeed("dev")},
+		{Alias: "test", Seed: qrssim.DefaultSeed("test")}, {Alias: "prod", Seed: qrssim.DefaultSeed("prod")}})
+}
+
+func newHarnessOn(t testing.TB, sites []qrssim.SiteOptions) *harness {
+	t.Helper()
+	sim, err := qrssim.Start(qrssim.Options{Sites: sites})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	h := &harness{t: t, sim: sim, dev: sim.Site("dev"), test: sim.Site("test"), dir: t.TempDir(), port: freePort(t)}
+	h := &harness{t: t, sim: sim, dev: sim.Site("dev"), test: sim.Site("test"), prod: sim.Site("prod"), dir: t.TempDir(), port: freePort(t)}
 	hc := h.dev.ClientConfig()
 	hc.User = humanUser
 	if h.human, err = qrs.NewClient(hc); err != nil {
@@ -102,6 +117,10 @@ func (h *harness) configYAML() string {
 	if callback == "" {
 		callback = fmt.Sprintf("http://127.0.0.1:%d", h.port)
 	}
+	prod := ""
+	if h.prod != nil {
+		prod = fmt.Sprintf("  - alias: prod\n    host: localhost\n    port: %d\n    certs: %s\n", h.prod.Port(), h.prod.CertDir())
+	}
 	return fmt.Sprintf(`sites:
   - alias: dev
     host: localhost
@@ -112,14 +131,14 @@ func (h *harness) configYAML() string {
     host: localhost
     port: %d
     certs: %s
-listen: 127.0.0.1:%d
+%slisten: 127.0.0.1:%d
 callback_url: %s
 policies: policies
 state_dir: data
 coalesce_window: 200ms
 health_interval: 100ms
 workers: 4
-%s`, h.dev.Port(), h.dev.CertDir(), h.test.Port(), h.test.CertDir(), h.port, callback, h.cfgExtra)
+%s`, h.dev.Port(), h.dev.CertDir(), h.test.Port(), h.test.CertDir(), prod, h.port, callback, h.cfgExtra)
 }
 
 func (h *harness) writeConfig() string {
@@ -145,6 +164,9 @@ func (h *harness) start() {
 	}))
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.prepare != nil {
+		h.prepare(d)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.d, h.cancel, h.done = d, cancel, make(chan error, 1)

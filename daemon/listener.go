@@ -41,6 +41,7 @@ func (d *Daemon) routes() http.Handler {
 	r.HandleFunc("/status", d.handleStatus).Methods(http.MethodGet)
 	r.HandleFunc("/executions/{id}/event", d.handleEvent).Methods(http.MethodGet)
 	r.HandleFunc("/-/reload", d.handleReload).Methods(http.MethodPost)
+	r.HandleFunc("/-/retry/{id}", d.handleRetry).Methods(http.MethodPost)
 	r.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
 	return r
 }

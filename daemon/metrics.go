@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/qs-promoter/qs-promoter/store"
 )
 
 // metrics are the daemon's Prometheus metrics, on a registry of its own so
@@ -33,6 +35,8 @@ type metrics struct {
 	queueDepthFunc  func(ctx context.Context) (map[string]int, error)
 
 	leader prometheus.Gauge
+	adminNotices    *prometheus.CounterVec // result
+	waitingFunc     func(ctx context.Context, limit int) ([]store.WaitingExecution, error)
 }
 
 func newMetrics() *metrics {
@@ -72,6 +76,10 @@ func newMetrics() *metrics {
 		Help: "Catch-up runs that failed."}, []string{"site"})
 	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "qsp_leader",
 		Help: "1 while this replica leads (holds the subscriptions, checks the sites, catches up), else 0."})
+	m.adminNotices = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qsp_admin_notices_total",
+		Help: "E-mails to smtp.admin about executions that failed for good, by result (sent, failed)."}, []string{"result"})
+	f(m.adminNotices)
+	f(waitingCollector{m})
 	for _, c := range []prometheus.Collector{m.received, m.coalesced, m.rejected, m.executions, m.execDuration, m.stepDuration,
 		m.qrsLatency, m.reloadOK, m.reloadTime, m.reloads, m.auditErrors, m.siteUp, m.leader, m.subscribes, m.subscribeErrors, m.catchupQueued, m.catchupErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), queueCollector{m}} {
@@ -116,5 +124,48 @@ func (q queueCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, st := range []string{"available", "scheduled", "running", "retryable", "pending"} {
 		ch <- prometheus.MustNewConstMetric(queueDesc, prometheus.GaugeValue, float64(depth[st]), st)
+	}
+}
+
+// waitingCollector reads the executions waiting for another attempt from
+// the store at scrape time.
+type waitingCollector struct{ m *metrics }
+
+var (
+	waitingDesc = prometheus.NewDesc("qsp_executions_waiting",
+		"Executions waiting for another attempt, by state: retrying (after a transient failure) or waiting (for a site that is down).", []string{"state"}, nil)
+	nextAttemptDesc = prometheus.NewDesc("qsp_executions_next_attempt_timestamp_seconds",
+		"Unix time of the soonest next attempt of a waiting execution, by state.", []string{"state"}, nil)
+)
+
+func (w waitingCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- waitingDesc
+	ch <- nextAttemptDesc
+}
+
+func (w waitingCollector) Collect(ch chan<- prometheus.Metric) {
+	if w.m.waitingFunc == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	list, err := w.m.waitingFunc(ctx, 1000)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(waitingDesc, err)
+		return
+	}
+	count := map[string]int{}
+	soonest := map[string]time.Time{}
+	for _, e := range list {
+		count[e.State]++
+		if t, ok := soonest[e.State]; !ok || e.NextAttempt.Before(t) {
+			soonest[e.State] = e.NextAttempt
+		}
+	}
+	for _, st := range []string{store.StateRetrying, store.StateWaiting} {
+		ch <- prometheus.MustNewConstMetric(waitingDesc, prometheus.GaugeValue, float64(count[st]), st)
+		if t, ok := soonest[st]; ok {
+			ch <- prometheus.MustNewConstMetric(nextAttemptDesc, prometheus.GaugeValue, float64(t.UnixNano())/1e9, st)
+		}
 	}
 }

@@ -23,6 +23,9 @@ type Status struct {
 	Queue      map[string]int    `json:"queue"`
 	Recent     []store.Execution `json:"recent_executions"`
 	AuditError string            `json:"audit_error,omitempty"`
+	// Waiting are the executions waiting for another attempt (after a
+	// transient failure, or for a site to come back), soonest first.
+	Waiting []store.WaitingExecution `json:"waiting_executions"`
 }
 
 // SiteStatus is one site in Status.
@@ -77,6 +80,10 @@ func (d *Daemon) StatusContext(ctx context.Context) Status {
 	d.replicasStatus(ctx, &st)
 	st.Queue, _ = d.store.QueueDepth(ctx)
 	st.Recent, _ = d.store.Recent(ctx, 20)
+	st.Waiting, _ = d.store.WaitingExecutions(ctx, 100)
+	if st.Waiting == nil {
+		st.Waiting = []store.WaitingExecution{}
+	}
 	if err := d.audit.Err(); err != nil {
 		st.AuditError = err.Error()
 	}

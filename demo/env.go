@@ -38,6 +38,7 @@ const (
 
 	RepEmail     = "sam.rep@example.com"
 	ManagerEmail = "morgan.manager@example.com"
+	AdminEmail   = "qlik-admins@example.com" // smtp.admin: told of executions that fail for good
 	Bucket       = "qlik-app-versions"
 )
 
@@ -301,7 +302,8 @@ func (e *Env) writeConfig(opts Options, listen string) (string, error) {
 	cfg["state_dir"] = "state"
 	cfg["approvers"] = "approvers.csv"
 	cfg["coalesce_window"] = coalesce.String()
-	cfg["smtp"] = map[string]any{"host": e.Mail.Host(), "port": e.Mail.Port(), "tls": "none", "from": "qs-promoter <qs-promoter@example.com>"}
+	cfg["smtp"] = map[string]any{"host": e.Mail.Host(), "port": e.Mail.Port(), "tls": "none", "from": "qs-promoter <qs-promoter@example.com>",
+		"admin": []string{AdminEmail}}
 	if e.S3 != nil {
 		cfg["s3"] = map[string]any{"bucket": e.S3.Bucket, "region": S3Region, "endpoint": e.S3.URL, "path_style": true}
 	}

@@ -360,6 +360,9 @@ func TestScenarioOneTargetSiteFails(t *testing.T) {
 			c.That(strings.Contains(results, "prod") && strings.Contains(strings.ToLower(results), "fail"),
 				"the results e-mail does not report the failure on prod:\n%s", results)
 			c.That(len(promoted) == 1 && strings.Contains(results, promoted[0].ID), "the results e-mail does not list the app promoted on test")
+			// A 403 is permanent: no retry, the admin is told at once.
+			c.That(c.Report.Attempt == 1, "attempt %d: a permanent failure was retried", c.Report.Attempt)
+			checkAdminTold(c, app, "promote-approved/promote", "site prod", "403 Forbidden")
 		},
 	})
 
@@ -381,6 +384,26 @@ func TestScenarioOneTargetSiteFails(t *testing.T) {
 			c.That(un.Err != "" && !un.NotRun, "the unpublish step did not fail: %+v", un.Result)
 			subjects := subjectsOf(e.MailsTo(c.MailMark, RepEmail))
 			c.That(slices.Contains(subjects, "'App B' promotion results"), "no results e-mail to the owner (got %q)", subjects)
+			checkAdminTold(c, "App B", "promote-approved/unpublish", "403 Forbidden")
 		},
 	})
+}
+
+// checkAdminTold checks the one e-mail to smtp.admin about the act's
+// failed execution: the app, where it failed, the error and how to retry.
+func checkAdminTold(c *Check, app, where string, errParts ...string) {
+	var mails []Mail
+	deadline := time.Now().Add(5 * time.Second) // sent just after the execution's report
+	for len(mails) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		mails = c.Env.MailsTo(c.MailMark, AdminEmail)
+	}
+	c.That(len(mails) == 1, "the admin got %d e-mails, want 1", len(mails))
+	for _, m := range mails {
+		want := fmt.Sprintf("qs-promoter: '%s' failed at %s", app, where)
+		c.That(m.Subject == want, "admin e-mail subject %q, want %q", m.Subject, want)
+		for _, p := range append(errParts, "qs-promoter retry --config "+c.Env.ConfigPath+" "+c.Report.ExecutionID) {
+			c.That(strings.Contains(m.Text, p), "the admin e-mail lacks %q:\n%s", p, m.Text)
+		}
+	}
 }

@@ -14,6 +14,11 @@ import (
 // StatusNotRun marks a step that did not run because an earlier one failed.
 const StatusNotRun Status = "not_run"
 
+// StatusRetrying marks a step that failed transiently while the execution
+// will be tried again (ExecOptions.RetryTransient): its failure is not
+// final, and no step after it ran in this attempt.
+const StatusRetrying Status = "retrying"
+
 // Checkpoints is the durable record of one execution's finished steps, so
 // that a resumed execution reuses their results instead of running them
 // again. Keys are "<policy>/<step id>".
@@ -31,6 +36,13 @@ type ExecOptions struct {
 	Log         *slog.Logger
 	OnStep      func(StepReport)                              // after every step, e.g. for the audit log
 	Progress    func(step string, format string, args ...any) // long work inside a step
+	// RetryTransient says that another attempt of this execution will
+	// follow if this one asks for it: a step that fails transiently
+	// (IsTransient) then ends the execution with a *RetryError instead of
+	// failing for good, and on_error: continue does not apply to it yet.
+	// False on the last attempt, in dry-runs and in policy tests: every
+	// failure is final.
+	RetryTransient bool
 }
 
 // Report is what an execution did, for the audit log and dry-run output.
@@ -63,9 +75,10 @@ type StepReport struct {
 	Defaulted []string      `json:"defaulted,omitempty"`
 	Result    Result        `json:"result"`
 	Err       string        `json:"error,omitempty"`
-	Skipped   bool          `json:"skipped,omitempty"` // its if was false
-	NotRun    bool          `json:"not_run,omitempty"` // an earlier step failed
-	Resumed   bool          `json:"resumed,omitempty"` // result reused from a checkpoint
+	Skipped   bool          `json:"skipped,omitempty"`  // its if was false
+	NotRun    bool          `json:"not_run,omitempty"`  // an earlier step failed
+	Resumed   bool          `json:"resumed,omitempty"`  // result reused from a checkpoint
+	Retrying  bool          `json:"retrying,omitempty"` // failed transiently: the execution is tried again later
 	Duration  time.Duration `json:"duration_ns"`
 }
 
@@ -87,7 +100,8 @@ func (r *Report) Failed() bool {
 // Execute evaluates the policies against f and runs the steps of every
 // matched one, in order. Step failures are in the report; the error is for
 // what should make the caller retry the whole execution (a cancelled
-// context, a checkpoint that could not be saved).
+// context, a checkpoint that could not be saved, and with RetryTransient a
+// step that failed transiently: a *RetryError).
 func (rs *Ruleset) Execute(ctx context.Context, f *Facts, acts map[string]Action, opts ExecOptions) (*Report, error) {
 	log := opts.Log
 	if log == nil {
@@ -127,6 +141,7 @@ func (rs *Ruleset) runPolicy(ctx context.Context, p *Policy, f *Facts, acts map[
 	results := map[string]Result{}
 	failed := "" // the first failed step
 	stopped := false
+	var retry *RetryError // the step failed transiently: report it, then end the attempt
 	for _, s := range p.Steps {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -143,7 +158,9 @@ func (rs *Ruleset) runPolicy(ctx context.Context, p *Policy, f *Facts, acts map[
 			sr.Err = fmt.Sprintf("not run: step %s failed, and %s never runs after a failure", failed, s.Action)
 		default:
 			if err := rs.runStep(ctx, s, key, r, acts, results, opts, &sr); err != nil {
-				return err
+				if !errors.As(err, &retry) {
+					return err
+				}
 			}
 		}
 		if sr.NotRun {
@@ -167,6 +184,9 @@ func (rs *Ruleset) runPolicy(ctx context.Context, p *Policy, f *Facts, acts map[
 		pr.Steps = append(pr.Steps, sr)
 		if opts.OnStep != nil {
 			opts.OnStep(sr)
+		}
+		if retry != nil {
+			return retry
 		}
 	}
 	return nil
@@ -254,6 +274,13 @@ func (rs *Ruleset) runStep(ctx context.Context, s *Step, key string, r *runEnv, 
 			res.Summary = err.Error()
 		}
 		sr.Err = err.Error()
+		if opts.RetryTransient && !opts.DryRun && IsTransient(err) {
+			// Not final: the next attempt resumes here. The later steps
+			// (a results e-mail above all) wait for the final outcome.
+			res.Status, sr.Retrying = StatusRetrying, true
+			sr.Result = res
+			return &RetryError{Policy: in.Policy, Step: s.ID, Err: err}
+		}
 		sr.Result = res
 		return nil
 	}

@@ -59,7 +59,7 @@ type evaluateWorker struct {
 func (w *evaluateWorker) Work(ctx context.Context, j *river.Job[evaluateArgs]) error {
 	defer w.s.heartbeat(j.ID)()
 	return w.work(ctx, Job{ID: j.ID, ExecutionID: j.Args.ExecutionID, Site: j.Args.Site, AppID: j.Args.AppID,
-		Attempt: j.Attempt, MaxAttempts: j.MaxAttempts})
+		Attempt: j.Attempt, MaxAttempts: j.MaxAttempts, CreatedAt: j.CreatedAt})
 }
 
 // heartbeat keeps a job's attempted_at fresh while this process works it,

@@ -481,23 +481,3 @@ func (s *Store) NotificationCount(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
-
-// EarlierUnfinished returns the ID of an execution of the job's app that
-// began before this job's and has not finished ("" when there is none):
-// one a replica was running when it died, waiting to be resumed from its
-// checkpoints, or one waiting to be retried. A later execution of the app
-// must wait for it: run first, it would act on the app as the earlier one
-// left it, half done (promoting a second time).
-func (s *Store) EarlierUnfinished(ctx context.Context, job Job) (string, error) {
-	var id string
-	err := s.db.QueryRowContext(ctx, s.dia.rebind(`SELECT e.id FROM qsp_execution e JOIN river_job j ON j.id = e.job_id
-		WHERE e.site = ? AND e.app_id = ? AND e.job_id < ? AND j.state IN `+liveStates+`
-		ORDER BY e.job_id LIMIT 1`), job.Site, job.AppID, job.ID).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("look up earlier executions of the app: %w", err)
-	}
-	return id, nil
-}

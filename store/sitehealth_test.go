@@ -116,9 +116,10 @@ func TestSQLiteReopenExpiresLeases(t *testing.T) {
 	}
 }
 
-// A later execution of an app finds the earlier one that has not finished
-// (a dead replica's, waiting to be rescued), and nothing once it has.
-func TestEarlierUnfinished(t *testing.T) {
+// A later evaluation of an app finds the earlier one that has not finished
+// (a dead replica's, still running in the queue until it is rescued), and
+// nothing once it has.
+func TestEarlierQueuedWaitsForADeadReplicasRun(t *testing.T) {
 	eachDB(t, func(t *testing.T, db testDB) {
 		ctx := context.Background()
 		s := db.open(t, nil)
@@ -138,15 +139,15 @@ func TestEarlierUnfinished(t *testing.T) {
 		if second.ID == first.ID {
 			t.Fatal("the second notification joined the running job")
 		}
-		if id, err := s.EarlierUnfinished(ctx, second); err != nil || id != first.ExecutionID {
-			t.Fatalf("earlier unfinished %q %v, want %s", id, err, first.ExecutionID)
+		if _, ok, err := s.EarlierQueued(ctx, second); err != nil || !ok {
+			t.Fatalf("earlier queued %v %v, want the running first", ok, err)
 		}
-		if id, _ := s.EarlierUnfinished(ctx, first); id != "" {
-			t.Fatalf("the first execution waits for %q", id)
+		if _, ok, _ := s.EarlierQueued(ctx, first); ok {
+			t.Fatal("the first execution waits for another")
 		}
 		exec(t, s, `UPDATE river_job SET state = 'completed', finalized_at = `+s.dia.riverNow()+` WHERE id = ?`, first.ID)
-		if id, err := s.EarlierUnfinished(ctx, second); err != nil || id != "" {
-			t.Fatalf("after the first finished: %q %v", id, err)
+		if _, ok, err := s.EarlierQueued(ctx, second); err != nil || ok {
+			t.Fatalf("after the first finished: %v %v", ok, err)
 		}
 	})
 }

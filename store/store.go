@@ -35,6 +35,7 @@ type Job struct {
 	AppID       string
 	Attempt     int
 	MaxAttempts int
+	CreatedAt   time.Time // when the job was queued (an admin's retry queues a new one)
 }
 
 // WorkFunc evaluates one app. Returning Permanent(err) records the failure
@@ -57,6 +58,9 @@ type Options struct {
 	// set, leases and replica heartbeats use it too; when nil they use the
 	// database's clock, which all replicas share.
 	Now func() time.Time
+	// RetryDelay is the delay after a failed attempt (1 for the first)
+	// before the next; default ExponentialDelay. RetryAt spreads it.
+	RetryDelay func(attempt int) time.Duration
 }
 
 // Store is the open database with its River client.
@@ -106,6 +110,9 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 200 * time.Millisecond
 	}
+	if opts.RetryDelay == nil {
+		opts.RetryDelay = ExponentialDelay
+	}
 	dia, err := newDialect(&opts)
 	if err != nil {
 		return nil, err
@@ -146,6 +153,7 @@ func (s *Store) open(ctx context.Context) error {
 	cfg := &river.Config{
 		Logger:               slog.New(riverHandler{s.opts.Log.Handler()}),
 		MaxAttempts:          s.opts.MaxAttempts,
+		RetryPolicy:          retryPolicy{s},
 		RescueStuckJobsAfter: s.opts.RescueAfter,
 		JobTimeout:           -1, // a promotion of a large app may take long; rescue handles lost jobs
 		FetchCooldown:        min(100*time.Millisecond, s.opts.PollInterval),
