@@ -34,9 +34,9 @@ type metrics struct {
 	catchupErrors   *prometheus.CounterVec // site
 	queueDepthFunc  func(ctx context.Context) (map[string]int, error)
 
-	leader prometheus.Gauge
-	adminNotices    *prometheus.CounterVec // result
-	waitingFunc     func(ctx context.Context, limit int) ([]store.WaitingExecution, error)
+	leader       prometheus.Gauge
+	adminNotices *prometheus.CounterVec // result
+	waitingFunc  func(ctx context.Context, limit int) ([]store.WaitingExecution, error)
 }
 
 func newMetrics() *metrics {
