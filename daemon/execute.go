@@ -435,7 +435,7 @@ func (d *Daemon) auditStep(job store.Job, revision string, sr engine.StepReport)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := d.store.AppendAudit(ctx, store.AuditRecord{Time: rec.Time, Type: rec.Type, ExecutionID: rec.ExecutionID, Site: rec.Site,
-		AppID: rec.AppID, Policies: []string{rec.Policy}, Outcome: rec.Status, Record: raw}); err != nil {
+		AppID: rec.AppID, Policies: []string{rec.Policy}, Outcome: rec.Status, Action: rec.Action, Record: raw}); err != nil {
 		d.log.Error("could not store a step's audit record (the audit file has it)", "execution_id", job.ExecutionID, "step", sr.ID, "err", err)
 	}
 }

@@ -25,6 +25,7 @@ type AuditRecord struct {
 	User        string          `json:"user,omitempty"`     // who acted (an operator), or whose change was evaluated
 	Policies    []string        `json:"policies,omitempty"` // the policies concerned (matched, or the step's)
 	Outcome     string          `json:"outcome,omitempty"`  // a decision's outcome, a step's status, an action's result
+	Action      string          `json:"action,omitempty"`   // a step's action (promote, email, …), or an operator's (login, reload, …)
 	Record      json.RawMessage `json:"record,omitempty"`   // the whole record (JSON); nil: the fields above
 }
 
@@ -63,9 +64,9 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []AuditRecord)
 		}
 		policies := uniq(r.Policies)
 		var id int64
-		err := tx.QueryRowContext(ctx, s.dia.rebind(`INSERT INTO qsp_audit (at, type, execution_id, site, app_id, app_name, user_name, policies, outcome, record)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			s.dia.timeArg(r.Time), r.Type, r.ExecutionID, r.Site, r.AppID, r.AppName, r.User, strings.Join(policies, "\n"), r.Outcome, string(record)).Scan(&id)
+		err := tx.QueryRowContext(ctx, s.dia.rebind(`INSERT INTO qsp_audit (at, type, execution_id, site, app_id, app_name, user_name, policies, outcome, action, record)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			s.dia.timeArg(r.Time), r.Type, r.ExecutionID, r.Site, r.AppID, r.AppName, r.User, strings.Join(policies, "\n"), r.Outcome, r.Action, string(record)).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("append audit records: %w", err)
 		}
@@ -87,6 +88,8 @@ type AuditQuery struct {
 	AppName     string // a part of the app's name, in any case
 	User        string // exactly
 	Policy      string // records that concern this policy
+	Action      string // a step's or an operator's action
+	Outcome     string
 	Since       time.Time
 	Until       time.Time // exclusive
 	Oldest      bool      // oldest first (exports); newest first by default
@@ -117,6 +120,8 @@ func (s *Store) AuditRecords(ctx context.Context, q AuditQuery) (AuditPage, erro
 	w.eq("a.site", q.Site)
 	w.eq("a.app_id", q.AppID)
 	w.eq("a.user_name", q.User)
+	w.eq("a.action", q.Action)
+	w.eq("a.outcome", q.Outcome)
 	w.contains("a.app_name", q.AppName)
 	if !q.Since.IsZero() {
 		w.add(`a.at >= ?`, s.dia.timeArg(q.Since))
@@ -135,7 +140,7 @@ func (s *Store) AuditRecords(ctx context.Context, q AuditQuery) (AuditPage, erro
 			w.add(id+` < ?`, q.After)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, s.dia.rebind(`SELECT a.id, a.at, a.type, a.execution_id, a.site, a.app_id, a.app_name, a.user_name, a.policies, a.outcome, a.record
+	rows, err := s.db.QueryContext(ctx, s.dia.rebind(`SELECT a.id, a.at, a.type, a.execution_id, a.site, a.app_id, a.app_name, a.user_name, a.policies, a.outcome, a.action, a.record
 		FROM `+from+w.sql()+` ORDER BY `+id+` `+order+` LIMIT ?`), append(w.args, limit+1)...)
 	if err != nil {
 		return AuditPage{}, fmt.Errorf("audit records: %w", err)
@@ -146,7 +151,7 @@ func (s *Store) AuditRecords(ctx context.Context, q AuditQuery) (AuditPage, erro
 		var r AuditRecord
 		var at dbTime
 		var policies, record string
-		if err := rows.Scan(&r.ID, &at, &r.Type, &r.ExecutionID, &r.Site, &r.AppID, &r.AppName, &r.User, &policies, &r.Outcome, &record); err != nil {
+		if err := rows.Scan(&r.ID, &at, &r.Type, &r.ExecutionID, &r.Site, &r.AppID, &r.AppName, &r.User, &policies, &r.Outcome, &r.Action, &record); err != nil {
 			return AuditPage{}, fmt.Errorf("audit records: %w", err)
 		}
 		r.Time, r.Record = at.Time, json.RawMessage(record)

@@ -104,6 +104,9 @@ func (*postgresDialect) riverAgo() string        { return "(now() - make_interva
 func (*postgresDialect) now() string             { return "coalesce(CAST(? AS timestamptz), now())" }
 func (*postgresDialect) forShare() string        { return " FOR SHARE" }
 func (*postgresDialect) timeArg(t time.Time) any { return t.UTC() }
+func (*postgresDialect) day(col string) string {
+	return "to_char(" + col + " AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+}
 func (*postgresDialect) nowPlus() string {
 	return "(coalesce(CAST(? AS timestamptz), now()) + make_interval(secs => ?))"
 }
@@ -239,5 +242,14 @@ CREATE TABLE qsp_replica (
 	started_at   timestamptz NOT NULL,
 	heartbeat_at timestamptz NOT NULL
 );
+`,
+	`
+CREATE TABLE qsp_secret (
+	name       text PRIMARY KEY,
+	value      text NOT NULL,
+	created_at timestamptz NOT NULL
+);
+ALTER TABLE qsp_audit ADD COLUMN action text NOT NULL DEFAULT '';
+CREATE INDEX qsp_audit_action ON qsp_audit (action, id);
 `,
 }

@@ -68,6 +68,7 @@ func (*sqliteDialect) secondsSince(col string) string {
 }
 func (*sqliteDialect) forShare() string        { return "" } // transactions are serial
 func (*sqliteDialect) timeArg(t time.Time) any { return formatTime(t) }
+func (*sqliteDialect) day(col string) string   { return "substr(" + col + ", 1, 10)" }
 
 func (*sqliteDialect) migrations() []string { return sqliteMigrations }
 
@@ -199,5 +200,17 @@ CREATE TABLE qsp_replica (
 	started_at   TEXT NOT NULL,
 	heartbeat_at TEXT NOT NULL
 );
+`,
+	// 3: the console: secrets made once and shared by every replica (the
+	// session key), and audit records searchable by action (a step's, or an
+	// operator's).
+	`
+CREATE TABLE qsp_secret (
+	name       TEXT PRIMARY KEY,
+	value      TEXT NOT NULL,
+	created_at TEXT NOT NULL
+);
+ALTER TABLE qsp_audit ADD COLUMN action TEXT NOT NULL DEFAULT '';
+CREATE INDEX qsp_audit_action ON qsp_audit (action, id);
 `,
 }

@@ -3,6 +3,7 @@ package yamlread
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -120,7 +121,7 @@ func (d *Decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			idx, ok := fields[k.Value]
 			if !ok {
 				d.failed[join(path, k.Value)] = true
-				if hint, ok := d.Hints[k.Value]; ok {
+				if hint, ok := d.hint(path, k.Value); ok {
 					d.Node(k, "%s: %s", join(path, k.Value), hint)
 					continue
 				}
@@ -168,6 +169,18 @@ func (d *Decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 	}
 }
+
+// hint returns the advice for an unknown key: the one for its path without
+// list indexes ("console.users.password") first, else the one for the key.
+func (d *Decoder) hint(path, key string) (string, bool) {
+	if h, ok := d.Hints[join(indexRE.ReplaceAllString(path, ""), key)]; ok {
+		return h, true
+	}
+	h, ok := d.Hints[key]
+	return h, ok
+}
+
+var indexRE = regexp.MustCompile(`\[\d+\]`)
 
 // yamlFields maps each yaml key of a struct type to its field index, and
 // lists the keys in field order.
