@@ -84,7 +84,7 @@ func (c *Config) checkConsole(errorf func(path, format string, args ...any), res
 	if _, port, err := net.SplitHostPort(cc.Listen); err != nil || port == "" {
 		errorf("console.listen", "console.listen: %q is not host:port, e.g. 127.0.0.1:5001", cc.Listen)
 	} else if sameListener(cc.Listen, c.Listen) {
-		errorf("console.listen", "console.listen: %q is the callback listener's address (listen: %s); give the console a port of its own, e.g. 127.0.0.1:5001", cc.Listen, c.Listen)
+		errorf("console.listen", "console.listen: %q is the callback listener's address (listen: %s); give the console a port of its own", cc.Listen, c.Listen)
 	}
 	if len(cc.Users) == 0 {
 		errorf("console.users", "console.users: list at least one user (name, password_hash from `qs-promoter hash-password`, role): a console is never open")

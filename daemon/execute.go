@@ -191,6 +191,7 @@ func (d *Daemon) execute(ctx context.Context, job store.Job, begun *store.Begun,
 		rep.EventFile = d.eventPath(job)
 	}
 
+	defer d.progress.clear(job.ExecutionID)
 	cp := &checkpoints{ctx: context.WithoutCancel(ctx), st: d.store, id: job.ExecutionID, log: log}
 	report, err := rs.Execute(ctx, facts, d.acts, engine.ExecOptions{
 		ExecutionID: job.ExecutionID,
@@ -198,7 +199,9 @@ func (d *Daemon) execute(ctx context.Context, job store.Job, begun *store.Begun,
 		Log:         log.With("revision", rs.Revision),
 		OnStep:      func(sr engine.StepReport) { d.auditStep(job, rs.Revision, sr) },
 		Progress: func(step, format string, args ...any) {
-			log.Info("progress", "step", step, "detail", fmt.Sprintf(format, args...))
+			detail := fmt.Sprintf(format, args...)
+			d.progress.set(job.ExecutionID, step, detail, d.now()) // the console's overview
+			log.Info("progress", "step", step, "detail", detail)
 		},
 	})
 	rep.Report = report

@@ -34,6 +34,7 @@ type harness struct {
 	callback string // callback_url; "": the daemon's own address
 	// storeOpts, when set, adjusts the store's options (onPostgres).
 	storeOpts func(*store.Options)
+	opts      []Option // more options of New
 
 	d      *Daemon
 	cancel context.CancelFunc
@@ -138,11 +139,11 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	d, err := New(cfg, WithLogger(log), WithPollInterval(100*time.Millisecond), withStore(h.storeOpts), OnExecution(func(r ExecutionReport) {
+	d, err := New(cfg, append([]Option{WithLogger(log), WithPollInterval(100 * time.Millisecond), withStore(h.storeOpts), OnExecution(func(r ExecutionReport) {
 		h.mu.Lock()
 		h.reports = append(h.reports, r)
 		h.mu.Unlock()
-	}))
+	})}, h.opts...)...)
 	if err != nil {
 		h.t.Fatal(err)
 	}

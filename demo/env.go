@@ -7,14 +7,12 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -184,8 +182,7 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 	return e, e.waitReady(ctx)
 }
 
-// waitReady waits for the subscriptions and the first catch-up of dev,
-// asking the daemon's /status as an admin would.
+// waitReady waits for the subscriptions and the first catch-up of dev.
 func (e *Env) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -246,21 +243,9 @@ func (e *Env) Settle(ctx context.Context) error {
 	}
 }
 
-// Status reads the daemon's GET /status.
+// Status is the daemon's status, as the console's /status serves it.
 func (e *Env) Status(ctx context.Context) (*daemon.Status, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.Callback+"/status", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var st daemon.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return nil, fmt.Errorf("/status: %s: %w", resp.Status, err)
-	}
+	st := e.Daemon.StatusContext(ctx)
 	return &st, nil
 }
 
