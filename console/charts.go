@@ -102,8 +102,8 @@ func newDayChart(counts []store.DayCount, today time.Time, days int) dayChart {
 type promotionChart struct {
 	Width  int
 	Height int
-	Bars  []promotionBar
-	Steps int // promote steps read
+	Bars   []promotionBar
+	Steps  int // promote steps read
 }
 
 type promotionBar struct {

@@ -480,7 +480,10 @@ type retryingBackend struct {
 	retried string
 }
 
-func (r *retryingBackend) RetryExecution(_ context.Context, id string) error { r.retried = id; return nil }
+func (r *retryingBackend) RetryExecution(_ context.Context, id string) error {
+	r.retried = id
+	return nil
+}
 
 func TestSettingsButtons(t *testing.T) {
 	tc := seeded(t)

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -59,7 +59,7 @@ func (f *fakeBackend) StatusContext(context.Context) daemon.Status {
 		Queue:    map[string]int{"available": 2}}
 }
 func (f *fakeBackend) Readiness(context.Context) []string { return nil }
-func (f *fakeBackend) Config() *daemon.Config           { return f.cfg }
+func (f *fakeBackend) Config() *daemon.Config             { return f.cfg }
 func (f *fakeBackend) Policies() *engine.Ruleset {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -71,8 +71,10 @@ func (f *fakeBackend) Approvers() map[string][]string {
 func (f *fakeBackend) Progress(string) []daemon.Progress {
 	return []daemon.Progress{{Step: "promote-approved/promote", Detail: "promote: site test: uploaded 16.0 MiB of 48.0 MiB"}}
 }
-func (f *fakeBackend) MetricsHandler() http.Handler         { return promhttp.HandlerFor(f.reg, promhttp.HandlerOpts{}) }
-func (f *fakeBackend) Registerer() prometheus.Registerer    { return f.reg }
+func (f *fakeBackend) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(f.reg, promhttp.HandlerOpts{})
+}
+func (f *fakeBackend) Registerer() prometheus.Registerer                      { return f.reg }
 func (f *fakeBackend) Approvals(context.Context) ([]daemon.WaitingApp, error) { return f.waiting, nil }
 func (f *fakeBackend) SearchApps(_ context.Context, site, text string, _ int) ([]qrs.App, error) {
 	if site != "dev" {

@@ -103,7 +103,7 @@ var funcs = template.FuncMap{
 		}
 		return id
 	},
-	"lines": func(s string) []string { return strings.Split(strings.TrimRight(s, "\n"), "\n") },
+	"lines":  func(s string) []string { return strings.Split(strings.TrimRight(s, "\n"), "\n") },
 	"pretty": prettyJSON,
 	"param":  paramText,
 	"base":   path.Base,
