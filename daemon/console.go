@@ -248,3 +248,9 @@ func (d *Daemon) Progress(execID string) []Progress {
 	}
 	return out
 }
+
+// OpenStoreReadOnly opens the store the configuration names, to read it
+// beside a running daemon (qs-promoter audit export).
+func OpenStoreReadOnly(ctx context.Context, cfg *Config) (*store.Store, error) {
+	return store.Open(ctx, store.Options{Dir: cfg.StateDir, ReadOnly: true})
+}

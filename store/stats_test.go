@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,4 +110,45 @@ func TestAuditRecordsByAction(t *testing.T) {
 			t.Errorf("by outcome: %+v, %v", page.Records, err)
 		}
 	})
+}
+
+// A read-only store reads a database another process runs on (the audit
+// export while the daemon serves): no folder lock, nothing taken back.
+func TestReadOnlyBesideTheDaemon(t *testing.T) {
+	eachDB(t, func(t *testing.T, db testDB) {
+		ctx := context.Background()
+		s := db.open(t, nil)
+		defer s.Close()
+		if err := s.AppendAudit(ctx, AuditRecord{Type: "console", Action: "login", User: "ann"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Record(ctx, []Notification{{Site: "dev", AppID: "a1", Change: change("a1")}}); err != nil {
+			t.Fatal(err)
+		}
+		job := pendingJob(t, s, "dev", "a1")
+		exec(t, s, `UPDATE river_job SET state = 'running' WHERE id = ?`, job.ID)
+
+		o := db.options(nil)
+		o.ReadOnly = true
+		ro, err := Open(ctx, o)
+		if err != nil {
+			t.Fatalf("read-only beside the daemon: %v", err)
+		}
+		page, err := ro.AuditRecords(ctx, AuditQuery{User: "ann"})
+		if err != nil || len(page.Records) != 1 {
+			t.Errorf("read-only audit: %+v %v", page.Records, err)
+		}
+		if err := ro.Close(); err != nil {
+			t.Error(err)
+		}
+		var state string
+		queryRow(t, s, `SELECT state FROM river_job WHERE id = ?`, []any{job.ID}, &state)
+		if state != "running" {
+			t.Errorf("the running job is %s after a read-only open", state)
+		}
+	})
+	_, err := Open(context.Background(), Options{Dir: t.TempDir(), ReadOnly: true})
+	if err == nil || !strings.Contains(err.Error(), "no database in") {
+		t.Errorf("read-only without a database: %v", err)
+	}
 }
