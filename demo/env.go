@@ -7,6 +7,8 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -19,9 +21,11 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 
 	qspromoter "github.com/qs-promoter/qs-promoter"
+	"github.com/qs-promoter/qs-promoter/console"
 	"github.com/qs-promoter/qs-promoter/daemon"
 	"github.com/qs-promoter/qs-promoter/qrs"
 	"github.com/qs-promoter/qs-promoter/qrs/qrssim"
@@ -84,7 +88,9 @@ type Env struct {
 	Mail       *MailServer
 	S3         *S3Server // nil with NoS3
 	Daemon     *daemon.Daemon
-	Callback   string // the daemon's base URL (status, metrics, callbacks)
+	Callback   string // the daemon's base URL (callbacks, /healthz)
+	// The operator's console: its URL and the login made for the demo.
+	Console, ConsoleUser, ConsolePassword string
 
 	removeDir bool
 	logFile   *os.File
@@ -159,20 +165,30 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 		return nil, err
 	}
 	e.Callback = "http://" + ln.Addr().String()
-	if e.ConfigPath, err = e.writeConfig(opts, ln.Addr().String()); err != nil {
+	cln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		ln.Close()
+		return nil, err
+	}
+	e.Console = "http://" + cln.Addr().String()
+	if e.ConfigPath, err = e.writeConfig(opts, ln.Addr().String(), cln.Addr().String()); err != nil {
+		ln.Close()
+		cln.Close()
 		return nil, err
 	}
 	if e.Config, err = daemon.LoadConfig(e.ConfigPath); err != nil {
 		ln.Close()
+		cln.Close()
 		return nil, err
 	}
 	// The queue is polled at the daemon's own interval (the coalescing
 	// window, at least 100ms): faster polling costs more CPU than it saves
 	// time, several environments run at once in the tests.
-	e.Daemon, err = daemon.New(e.Config, daemon.WithListener(ln), daemon.WithLogger(log), daemon.OnExecution(e.record))
+	e.Daemon, err = daemon.New(e.Config, daemon.WithListener(ln), daemon.WithLogger(log), daemon.OnExecution(e.record),
+		daemon.WithConsoleListener(cln), console.Attach(console.Options{Log: log.With("component", "console")}))
 	if err != nil {
 		ln.Close()
+		cln.Close()
 		return nil, err
 	}
 	var runCtx context.Context
@@ -251,7 +267,7 @@ func (e *Env) Status(ctx context.Context) (*daemon.Status, error) {
 
 // writeConfig writes the daemon configuration a user could also run with
 // `qs-promoter serve --config`, and returns its path.
-func (e *Env) writeConfig(opts Options, listen string) (string, error) {
+func (e *Env) writeConfig(opts Options, listen, consoleListen string) (string, error) {
 	approvers := filepath.Join(e.Dir, "approvers.csv")
 	var rows strings.Builder
 	rows.WriteString("StreamID, ApprovalEmailAddress\n")
@@ -286,6 +302,13 @@ func (e *Env) writeConfig(opts Options, listen string) (string, error) {
 	cfg["state_dir"] = "state"
 	cfg["approvers"] = "approvers.csv"
 	cfg["coalesce_window"] = coalesce.String()
+	// The console, with an operator made for this run.
+	e.ConsoleUser, e.ConsolePassword = "demo", newPassword()
+	hash, err := bcrypt.GenerateFromPassword([]byte(e.ConsolePassword), bcrypt.MinCost)
+	if err != nil {
+		return "", err
+	}
+	cfg["console"] = map[string]any{"listen": consoleListen, "users": []map[string]any{{"name": e.ConsoleUser, "password_hash": string(hash)}}}
 	cfg["smtp"] = map[string]any{"host": e.Mail.Host(), "port": e.Mail.Port(), "tls": "none", "from": "qs-promoter <qs-promoter@example.com>"}
 	if e.S3 != nil {
 		cfg["s3"] = map[string]any{"bucket": e.S3.Bucket, "region": S3Region, "endpoint": e.S3.URL, "path_style": true}
@@ -314,6 +337,13 @@ func (e *Env) writeConfig(opts Options, listen string) (string, error) {
 	path := filepath.Join(e.Dir, "qs-promoter.yaml")
 	head := "# Written by `qs-promoter demo`: the daemon configuration of the simulated sites.\n"
 	return path, os.WriteFile(path, append([]byte(head), b...), 0o644)
+}
+
+// newPassword makes the demo console's password.
+func newPassword() string {
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // writePolicies copies the policy files, their tests and test data into dir.
