@@ -131,7 +131,7 @@ type promoteStep struct {
 func newPromotionChart(recs []store.AuditRecord) promotionChart {
 	per := map[string][]time.Duration{}
 	failed := map[string]int{}
-	ch := promotionChart{Width: 480}
+	ch := promotionChart{Width: 600}
 	for _, r := range recs {
 		var s promoteStep
 		if json.Unmarshal(r.Record, &s) != nil || s.Status == "planned" {
@@ -163,7 +163,7 @@ func newPromotionChart(recs []store.AuditRecord) promotionChart {
 		b := &ch.Bars[i]
 		b.Y = i * 28
 		if longest > 0 {
-			b.W = max(2, int(int64(b.Median)*int64(ch.Width-160)/int64(longest)))
+			b.W = max(2, int(int64(b.Median)*int64(ch.Width-220)/int64(longest)))
 		}
 		b.MedianText, b.MaxText = durText(b.Median), durText(b.Max)
 		b.Label = fmt.Sprintf("median %s, longest %s, %d promotions", b.MedianText, b.MaxText, b.Count)
