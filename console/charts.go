@@ -64,7 +64,7 @@ func newDayChart(counts []store.DayCount, today time.Time, days int) dayChart {
 	}
 	slices.Sort(others)
 	legend = append(legend, others...)
-	ch := dayChart{Width: days * (dayBarWidth + dayBarGap), Height: chartHeight, Legend: legend}
+	ch := dayChart{Width: days*(dayBarWidth+dayBarGap) + 20, Height: chartHeight, Legend: legend} // room for the last label
 	first := today.UTC().Truncate(24*time.Hour).AddDate(0, 0, -(days - 1))
 	for i := range days {
 		day := first.AddDate(0, 0, i).Format("2006-01-02")

@@ -167,9 +167,15 @@ console:
 // newFake builds a fake backend on a fresh SQLite store.
 func newFake(t testing.TB) *fakeBackend {
 	t.Helper()
+	return newFakeOn(t, func(cfg *daemon.Config) store.Options { return store.Options{Dir: cfg.StateDir} })
+}
+
+// newFakeOn builds a fake backend on the store the options open.
+func newFakeOn(t testing.TB, opts func(*daemon.Config) store.Options) *fakeBackend {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := testConfig(t, dir)
-	st, err := store.Open(context.Background(), store.Options{Dir: cfg.StateDir})
+	st, err := store.Open(context.Background(), opts(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,6 +115,8 @@ func bulkSeed(tb testing.TB, db *sql.DB, driver string, executions, audits int, 
 				'{"type":"step","action":"promote","status":"done","duration_s":' || (i % 90) || ',"params":{"targets":[{"site":"test","mode":"overwrite"}]}}'
 			FROM n`,
 			`INSERT INTO qsp_audit_policy (policy, audit_id) SELECT policies, id FROM qsp_audit`,
+			`INSERT INTO qsp_app_name (site, app_id, name) SELECT DISTINCT site, app_id, app_name FROM qsp_execution WHERE true ON CONFLICT DO NOTHING`,
+			`ANALYZE`,
 		}
 	case store.DriverPostgres:
 		ts := func(expr string) string {
@@ -136,6 +138,7 @@ func bulkSeed(tb testing.TB, db *sql.DB, driver string, executions, audits int, 
 				jsonb_build_object('type', 'step', 'action', 'promote', 'status', 'done', 'duration_s', i % 90, 'params', '{"targets":[{"site":"test","mode":"overwrite"}]}'::jsonb)
 			FROM generate_series(1, ` + fmt.Sprint(audits) + `) AS i`,
 			`INSERT INTO qsp_audit_policy (policy, audit_id) SELECT policies, id FROM qsp_audit`,
+			`INSERT INTO qsp_app_name (site, app_id, name) SELECT DISTINCT site, app_id, app_name FROM qsp_execution ON CONFLICT DO NOTHING`,
 			`ANALYZE`,
 		}
 	}

@@ -75,6 +75,12 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []AuditRecord)
 				return fmt.Errorf("append audit records: %w", err)
 			}
 		}
+		if r.AppID != "" && r.AppName != "" {
+			if _, err := tx.ExecContext(ctx, s.dia.rebind(`INSERT INTO qsp_app_name (site, app_id, name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+				r.Site, r.AppID, r.AppName); err != nil {
+				return fmt.Errorf("append audit records: %w", err)
+			}
+		}
 	}
 	return nil
 }
@@ -85,7 +91,7 @@ type AuditQuery struct {
 	ExecutionID string
 	Site        string
 	AppID       string
-	AppName     string // a part of the app's name, in any case
+	AppName     string // a part of a name the app had, in any case
 	User        string // exactly
 	Policy      string // records that concern this policy
 	Action      string // a step's or an operator's action
@@ -122,7 +128,13 @@ func (s *Store) AuditRecords(ctx context.Context, q AuditQuery) (AuditPage, erro
 	w.eq("a.user_name", q.User)
 	w.eq("a.action", q.Action)
 	w.eq("a.outcome", q.Outcome)
-	w.contains("a.app_name", q.AppName)
+	if q.AppName != "" {
+		ids, err := s.appsNamed(ctx, q.AppName)
+		if err != nil || len(ids) == 0 {
+			return AuditPage{}, err
+		}
+		w.in("a.app_id", ids)
+	}
 	if !q.Since.IsZero() {
 		w.add(`a.at >= ?`, s.dia.timeArg(q.Since))
 	}
@@ -201,7 +213,7 @@ func (s *Store) AllAuditRecords(ctx context.Context, q AuditQuery) iter.Seq2[Aud
 type ExecutionQuery struct {
 	Site    string
 	AppID   string
-	AppName string // a part of the app's name, in any case
+	AppName string // a part of a name the app had, in any case
 	Policy  string // executions in which this policy matched
 	State   string // the outcome (acted, no_match, failed, skipped), running, retrying, interrupted
 	Since   time.Time
@@ -230,7 +242,13 @@ func (s *Store) Executions(ctx context.Context, q ExecutionQuery) (ExecutionPage
 	w.eq("e.site", q.Site)
 	w.eq("e.app_id", q.AppID)
 	w.eq("e.state", q.State)
-	w.contains("e.app_name", q.AppName)
+	if q.AppName != "" {
+		ids, err := s.appsNamed(ctx, q.AppName)
+		if err != nil || len(ids) == 0 {
+			return ExecutionPage{}, err
+		}
+		w.in("e.app_id", ids)
+	}
 	if !q.Since.IsZero() {
 		w.add(`e.started_at >= ?`, s.dia.timeArg(q.Since))
 	}
@@ -291,6 +309,40 @@ func (w *where) contains(col, v string) {
 	}
 	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(v))
 	w.add(`lower(`+col+`) LIKE ? ESCAPE '\'`, "%"+esc+"%")
+}
+
+// in matches any of the values.
+func (w *where) in(col string, vs []string) {
+	args := make([]any, len(vs))
+	for i, v := range vs {
+		args[i] = v
+	}
+	w.add(col+` IN (?`+strings.Repeat(`, ?`, len(vs)-1)+`)`, args...)
+}
+
+// maxNamedApps bounds the apps a search by a part of the name finds.
+const maxNamedApps = 1000
+
+// appsNamed returns the IDs of the apps that had a name holding text (any
+// case, taken literally): a name search reads the small table of names,
+// then the records by app ID, from their index.
+func (s *Store) appsNamed(ctx context.Context, text string) ([]string, error) {
+	var w where
+	w.contains("name", text)
+	rows, err := s.db.QueryContext(ctx, s.dia.rebind(`SELECT DISTINCT app_id FROM qsp_app_name`+w.sql()+` LIMIT ?`), append(w.args, maxNamedApps)...)
+	if err != nil {
+		return nil, fmt.Errorf("apps by name: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("apps by name: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 func (w *where) sql() string {

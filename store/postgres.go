@@ -251,5 +251,14 @@ CREATE TABLE qsp_secret (
 );
 ALTER TABLE qsp_audit ADD COLUMN action text NOT NULL DEFAULT '';
 CREATE INDEX qsp_audit_action ON qsp_audit (action, id);
+
+CREATE TABLE qsp_app_name (
+	site   text NOT NULL,
+	app_id text NOT NULL,
+	name   text NOT NULL,
+	PRIMARY KEY (site, app_id, name)
+);
+INSERT INTO qsp_app_name (site, app_id, name) SELECT DISTINCT site, app_id, app_name FROM qsp_execution WHERE app_name <> '' ON CONFLICT DO NOTHING;
+INSERT INTO qsp_app_name (site, app_id, name) SELECT DISTINCT site, app_id, app_name FROM qsp_audit WHERE app_name <> '' AND app_id <> '' ON CONFLICT DO NOTHING;
 `,
 }

@@ -212,5 +212,16 @@ CREATE TABLE qsp_secret (
 );
 ALTER TABLE qsp_audit ADD COLUMN action TEXT NOT NULL DEFAULT '';
 CREATE INDEX qsp_audit_action ON qsp_audit (action, id);
+
+-- Every name each app had: searching by a part of the name reads this
+-- small table, then the records by app ID (indexed).
+CREATE TABLE qsp_app_name (
+	site   TEXT NOT NULL,
+	app_id TEXT NOT NULL,
+	name   TEXT NOT NULL,
+	PRIMARY KEY (site, app_id, name)
+) WITHOUT ROWID;
+INSERT INTO qsp_app_name (site, app_id, name) SELECT DISTINCT site, app_id, app_name FROM qsp_execution WHERE app_name <> '' ON CONFLICT DO NOTHING;
+INSERT INTO qsp_app_name (site, app_id, name) SELECT DISTINCT site, app_id, app_name FROM qsp_audit WHERE app_name <> '' AND app_id <> '' ON CONFLICT DO NOTHING;
 `,
 }
