@@ -17,15 +17,15 @@ func init() {
 }
 
 func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "export" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stdout, "Usage: qs-promoter audit export --config FILE --since DAY [--until DAY] [--format csv|jsonl] [--type T] [--user U] [--policy P] [--out FILE]")
-			return nil
-		}
-		fmt.Fprintln(stderr, "Usage: qs-promoter audit export --config FILE --since DAY [--until DAY] [--format csv|jsonl] [--out FILE]")
+	fs := newFlagSet("audit export", "audit export --config FILE --since DAY [--until DAY] [--format csv|jsonl] [--type T] [--user U] [--policy P] [--app TEXT] [--out FILE]", stderr)
+	switch {
+	case len(args) > 0 && args[0] == "export":
+		args = args[1:]
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "--help"):
+	default:
+		fmt.Fprintln(stderr, "audit: the subcommand is export (qs-promoter audit export -h)")
 		return errUsage
 	}
-	fs := newFlagSet("audit export", "audit export --config FILE --since DAY [--until DAY] [--format csv|jsonl] [--type T] [--user U] [--policy P] [--app TEXT] [--out FILE]", stderr)
 	config := fs.String("config", "qs-promoter.yaml", "the daemon's configuration (its state_dir holds the records)")
 	since := fs.String("since", "", "the first day exported (YYYY-MM-DD, UTC; required)")
 	until := fs.String("until", "", "the last day exported (YYYY-MM-DD, UTC; default: up to now)")
@@ -35,7 +35,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	policy := fs.String("policy", "", "only records that concern this policy")
 	app := fs.String("app", "", "only records of apps whose name holds this text (any case)")
 	out := fs.String("out", "", "write to this file instead of standard output")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 || *since == "" {

@@ -21,7 +21,7 @@ func init() {
 var stdin io.Reader = os.Stdin
 
 func runHashPassword(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("hash-password", "hash-password < password.txt   (or type it: it is not shown)", stderr)
+	fs := newFlagSet("hash-password", "hash-password [--cost N] < password.txt   (or type it: it is not shown)", stderr)
 	cost := fs.Int("cost", bcrypt.DefaultCost, "bcrypt cost (10 to 14; each step doubles the time a check takes)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
