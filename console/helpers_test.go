@@ -200,7 +200,7 @@ type testConsole struct {
 // newTestConsole serves a console on b (or on as, a Backend wrapping b).
 func newTestConsole(t testing.TB, b *fakeBackend, as ...Backend) *testConsole {
 	t.Helper()
-	tc := &testConsole{t: t, b: b, now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	tc := &testConsole{t: t, b: b, now: time.Now().UTC()}
 	var backend Backend = b
 	if len(as) > 0 {
 		backend = as[0]

@@ -81,6 +81,11 @@ func addExecution(t testing.TB, db *sql.DB, e execRow) {
 			t.Fatal(err)
 		}
 	}
+	if e.AppName != "" {
+		if _, err := db.Exec(`INSERT INTO qsp_app_name (site, app_id, name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, e.Site, e.AppID, e.AppName); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // bulkSeed writes executions and audit records in a few statements, the
