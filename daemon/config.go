@@ -36,6 +36,9 @@ type Config struct {
 	// Vars set config.<key> values that the policy files declare (config:
 	// in a policy file); the policy load checks them (PolicyOptions).
 	Vars map[string]any `yaml:"vars"`
+	// Console is the operator's console (a second listener, behind a
+	// login); nil: no console, and no /status or /-/reload anywhere.
+	Console *ConsoleConfig `yaml:"console"`
 
 	CatchupInterval     time.Duration `yaml:"catchup_interval"`
 	CoalesceWindow      time.Duration `yaml:"coalesce_window"`
@@ -126,6 +129,10 @@ var keyHints = map[string]string{
 	"webhooks.url":      "a webhook's URL is a secret and is never read from the config file: use url_env (an environment variable holding it) or url_file",
 	"store.url":         "the database URL holds a password and is never read from the config file: put it in the environment variable named by url_env (default " + DefaultStoreURLEnv + ") or in the file named by url_file",
 	"headers":           "header values may be secrets and are never read from the config file: use headers_env (header: environment variable) or headers_file (header: file)",
+	// By path (without list indexes): the same key elsewhere means another thing.
+	"console.users.password": "a console password is never written in the config file: run `qs-promoter hash-password` and give what it prints as password_hash",
+	"console.session_key":    "the session key is a secret and is never read from the config file: use session_key_env (an environment variable) or session_key_file",
+	"console.metrics_token":  "the metrics token is a secret and is never read from the config file: use metrics_token_env (an environment variable) or metrics_token_file",
 }
 
 // LoadConfig reads, decodes and checks a configuration file, reporting
@@ -259,6 +266,7 @@ func (c *Config) check(d *yamlread.Decoder) {
 		}
 	}
 	c.checkWebhooks(errorf, resolve)
+	c.checkConsole(errorf, resolve)
 	if s := c.S3; s != nil && s.Bucket == "" {
 		errorf("s3", "s3: bucket is required")
 	}

@@ -47,6 +47,14 @@ type Daemon struct {
 	leaseTTL    time.Duration // the leader lease's time to live; app leases' too
 	rescueAfter time.Duration // the store's: a job silent this long is taken back
 
+	// The console (console.go): its listener and server (nil without one),
+	// and what its pages read beyond /status.
+	consoleLn  net.Listener
+	consoleSrv *http.Server
+	mailer     *actions.Mailer
+	approvers  map[string][]string
+	progress   progressBoard
+
 	hooks []func(ExecutionReport) // set by New, read-only after
 	ready []func()                // called once Run serves
 }
@@ -63,6 +71,9 @@ type options struct {
 	storeOpts    func(*store.Options) // tests: adjust the database options after the configuration's
 	leaseTTL     time.Duration
 	ready        []func()
+
+	console         ConsoleFunc
+	consoleListener net.Listener
 }
 
 // WithLogger sets the logger (default: slog.Default()).
@@ -151,6 +162,7 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 		if deps.Mail, err = actions.NewMailer(*cfg.SMTP); err != nil {
 			return nil, err
 		}
+		d.mailer = deps.Mail
 	}
 	if cfg.S3 != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -164,6 +176,7 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 		if deps.Approvers, err = actions.LoadApprovers(cfg.Approvers); err != nil {
 			return nil, err
 		}
+		d.approvers = deps.Approvers
 	}
 	for _, wc := range cfg.Webhooks {
 		w, err := actions.NewWebhook(wc)
@@ -228,6 +241,13 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 	closers = append(closers, d.ln.Close)
 	d.srv = &http.Server{Handler: d.routes(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute}
+	if cfg.Console != nil {
+		closeConsole, err := d.startConsole(&o)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, closeConsole)
+	}
 	return d, nil
 }
 
@@ -247,12 +267,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() {
 		if err := d.srv.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- err
 		}
 	}()
+	if d.consoleSrv != nil {
+		go func() {
+			if err := d.serveConsole(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("console: %w", err)
+			}
+		}()
+		d.log.Info("console serving", "url", d.ConsoleURL(), "users", len(d.cfg.Console.Users))
+	}
 	d.log.Info("serving", "listen", d.Addr(), "policies", d.cfg.Policies, "state_dir", d.cfg.StateDir, "sites", len(d.order),
 		"store", d.store.Driver(), "replica", d.replica)
 	for _, f := range d.ready {
@@ -282,6 +310,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if err := d.srv.Shutdown(dctx); err != nil {
 		d.log.Warn("callbacks still in flight at the drain deadline", "err", err)
+	}
+	if d.consoleSrv != nil {
+		if err := d.consoleSrv.Shutdown(dctx); err != nil {
+			d.log.Warn("console requests still in flight at the drain deadline", "err", err)
+		}
 	}
 	if err := d.store.Drain(dctx); err != nil {
 		d.log.Warn("executions still running at the drain deadline; they resume at the next start", "err", err)

@@ -242,6 +242,7 @@ func (d *Daemon) execute(ctx context.Context, job store.Job, begun *store.Begun,
 		rep.EventFile = d.eventPath(job)
 	}
 
+	defer d.progress.clear(job.ExecutionID)
 	cp := &checkpoints{ctx: context.WithoutCancel(ctx), st: d.store, id: job.ExecutionID, log: log}
 	report, err := rs.Execute(ctx, facts, d.acts, engine.ExecOptions{
 		ExecutionID: job.ExecutionID,
@@ -249,7 +250,9 @@ func (d *Daemon) execute(ctx context.Context, job store.Job, begun *store.Begun,
 		Log:         log.With("revision", rs.Revision),
 		OnStep:      func(sr engine.StepReport) { d.auditStep(job, rs.Revision, sr) },
 		Progress: func(step, format string, args ...any) {
-			log.Info("progress", "step", step, "detail", fmt.Sprintf(format, args...))
+			detail := fmt.Sprintf(format, args...)
+			d.progress.set(job.ExecutionID, step, detail, d.now()) // the console's overview
+			log.Info("progress", "step", step, "detail", detail)
 		},
 		// Not the last attempt: a step that fails transiently makes the
 		// whole execution run again later, resuming from its checkpoints.
@@ -489,7 +492,7 @@ func (d *Daemon) auditStep(job store.Job, revision string, sr engine.StepReport)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := d.store.AppendAudit(ctx, store.AuditRecord{Time: rec.Time, Type: rec.Type, ExecutionID: rec.ExecutionID, Site: rec.Site,
-		AppID: rec.AppID, Policies: []string{rec.Policy}, Outcome: rec.Status, Record: raw}); err != nil {
+		AppID: rec.AppID, Policies: []string{rec.Policy}, Outcome: rec.Status, Action: rec.Action, Record: raw}); err != nil {
 		d.log.Error("could not store a step's audit record (the audit file has it)", "execution_id", job.ExecutionID, "step", sr.ID, "err", err)
 	}
 }

@@ -37,6 +37,7 @@ type harness struct {
 	storeOpts func(*store.Options)
 	// prepare, when set, is called with the daemon before it runs.
 	prepare func(*Daemon)
+	opts      []Option // more options of New
 
 	d      *Daemon
 	cancel context.CancelFunc
@@ -157,11 +158,11 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	d, err := New(cfg, WithLogger(log), WithPollInterval(100*time.Millisecond), withStore(h.storeOpts), OnExecution(func(r ExecutionReport) {
+	d, err := New(cfg, append([]Option{WithLogger(log), WithPollInterval(100 * time.Millisecond), withStore(h.storeOpts), OnExecution(func(r ExecutionReport) {
 		h.mu.Lock()
 		h.reports = append(h.reports, r)
 		h.mu.Unlock()
-	}))
+	})}, h.opts...)...)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -37,12 +37,12 @@ func (d *Daemon) routes() http.Handler {
 		w.Header().Set(instanceHeader, d.instance)
 		fmt.Fprintln(w, "ok")
 	}).Methods(http.MethodGet)
-	r.HandleFunc("/readyz", d.handleReady).Methods(http.MethodGet)
-	r.HandleFunc("/status", d.handleStatus).Methods(http.MethodGet)
-	r.HandleFunc("/executions/{id}/event", d.handleEvent).Methods(http.MethodGet)
-	r.HandleFunc("/-/reload", d.handleReload).Methods(http.MethodPost)
-	r.HandleFunc("/-/retry/{id}", d.handleRetry).Methods(http.MethodPost)
-	r.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
+	if d.cfg.Console == nil {
+		// Without a console, the probes and metrics stay here; /status and
+		// /-/reload are nowhere (they need a login, which only the console has).
+		r.HandleFunc("/readyz", d.handleReady).Methods(http.MethodGet)
+		r.Handle("/metrics", promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{}))
+	}
 	return r
 }
 
@@ -215,36 +215,4 @@ func (d *Daemon) readiness(ctx context.Context) []string {
 		s.mu.Unlock()
 	}
 	return problems
-}
-
-func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(d.StatusContext(r.Context()))
-}
-
-// handleEvent answers an execution's recorded event from the database, so
-// that any replica serves it, whichever ran the execution: save it and
-// replay it with `qs-promoter dry-run --event`.
-func (d *Daemon) handleEvent(w http.ResponseWriter, r *http.Request) {
-	ex, err := d.store.Execution(r.Context(), mux.Vars(r)["id"])
-	switch {
-	case err != nil:
-		http.Error(w, "the store is unavailable: "+err.Error(), http.StatusServiceUnavailable)
-	case ex == nil || len(ex.Event) == 0:
-		http.Error(w, "no recorded event for this execution (unknown, pruned after 30 days, or it ended before reading the app)", http.StatusNotFound)
-	default:
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(append(bytes.TrimSpace(ex.Event), '\n'))
-	}
-}
-
-func (d *Daemon) handleReload(w http.ResponseWriter, r *http.Request) {
-	if err := d.Reload(); err != nil {
-		http.Error(w, "reload failed; the previous policies stay in force:\n"+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	st := d.rules.Status()
-	fmt.Fprintf(w, "policies reloaded: revision %s, %d policies in %d files\n", st.Revision, st.Policies, len(st.Files))
 }

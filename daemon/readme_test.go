@@ -33,6 +33,8 @@ func TestReadmeConfigExamplesLoad(t *testing.T) {
 	}
 	t.Setenv("SMTP_PASSWORD", "secret")
 	t.Setenv("QSP_TEAMS_URL", "https://example.com/workflows/hook")
+	t.Setenv("QSP_CONSOLE_SESSION_KEY", "0123456789abcdef0123456789abcdef")
+	t.Setenv("QSP_METRICS_TOKEN", "0123456789abcdef")
 	found := 0
 	for _, e := range examples {
 		doc, example := e.doc, e.yaml

@@ -3,16 +3,12 @@ package daemon
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/gorilla/mux"
 
 	"github.com/qs-promoter/qs-promoter/qrs"
 	"github.com/qs-promoter/qs-promoter/store"
@@ -171,25 +167,56 @@ func (d *Daemon) untilEarlier(due time.Time) time.Duration {
 // RetryExecution runs a failed execution again, now, with a fresh set of
 // attempts. It is the same execution: the steps that finished are not run
 // again (nothing is copied twice, no e-mail sent twice), the others run,
-// the failed ones resuming from their journals. `qs-promoter retry` (POST
-// /-/retry/{id}) and the console call it. An execution that did not fail
-// is refused (*store.NotFailedError), an unknown one is
-// store.ErrNoExecution.
-func (d *Daemon) RetryExecution(ctx context.Context, id string) (*store.Execution, error) {
-	e, err := d.store.Requeue(ctx, id, d.cfg.MaxAttempts)
+// the failed ones resuming from their journals. The console's retry button
+// (and POST /-/retry/{id}) calls it; `qs-promoter retry` does the same
+// beside the daemon (RetryBeside). An execution that did not fail is
+// refused (*store.NotFailedError), an unknown one is store.ErrNoExecution.
+func (d *Daemon) RetryExecution(ctx context.Context, id, by string) (*store.Execution, error) {
+	e, rec, auditErr, err := requeue(ctx, d.store, d.cfg.MaxAttempts, id, by, d.now())
 	if err != nil {
 		return nil, err
 	}
-	rec := auditRetry{Time: d.now().UTC(), Type: "retry", ExecutionID: e.ID, Site: e.Site, AppID: e.AppID, AppName: e.AppName,
-		Reason: "an admin asked to run the failed execution again", LastError: e.Error, MaxAttempts: d.cfg.MaxAttempts}
 	d.writeAudit(rec)
-	raw, _ := json.Marshal(rec)
-	if err := d.store.AppendAudit(ctx, store.AuditRecord{Time: rec.Time, Type: rec.Type, ExecutionID: e.ID, Site: e.Site, AppID: e.AppID,
-		AppName: e.AppName, Policies: e.Policies, Outcome: "queued", Record: raw}); err != nil {
-		d.log.Error("could not store the retry's audit record (the audit file has it)", "execution_id", e.ID, "err", err)
+	if auditErr != nil {
+		d.log.Error("could not store the retry's audit record (the audit file has it)", "execution_id", e.ID, "err", auditErr)
 	}
-	d.log.Info("a failed execution is queued again at an admin's request", "execution_id", e.ID, "site", e.Site, "app_id", e.AppID, "app_name", e.AppName)
+	d.log.Info("a failed execution is queued again at an admin's request", "execution_id", e.ID, "site", e.Site, "app_id", e.AppID, "app_name", e.AppName, "by", by)
 	return e, nil
+}
+
+// RetryBeside is RetryExecution from a command beside the running daemons
+// (qs-promoter retry): it queues the execution again in their database,
+// where a daemon's worker takes it up. The audit record goes to the
+// database (a daemon's audit file is its own).
+func RetryBeside(ctx context.Context, cfg *Config, id, by string) (*store.Execution, error) {
+	st, err := OpenStoreBeside(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	e, _, auditErr, err := requeue(ctx, st, cfg.MaxAttempts, id, by, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if auditErr != nil {
+		return e, fmt.Errorf("execution %s is queued again, but its audit record could not be stored: %w", e.ID, auditErr)
+	}
+	return e, nil
+}
+
+// requeue queues a failed execution again and stores the audit record
+// saying who asked. The execution is queued even when the record could not
+// be stored (auditErr).
+func requeue(ctx context.Context, st *store.Store, attempts int, id, by string, now time.Time) (e *store.Execution, rec auditRetry, auditErr, err error) {
+	if e, err = st.Requeue(ctx, id, attempts); err != nil {
+		return nil, rec, nil, err
+	}
+	rec = auditRetry{Time: now.UTC(), Type: "retry", ExecutionID: e.ID, Site: e.Site, AppID: e.AppID, AppName: e.AppName, User: by,
+		Reason: "an admin asked to run the failed execution again", LastError: e.Error, MaxAttempts: attempts}
+	raw, _ := json.Marshal(rec)
+	auditErr = st.AppendAudit(ctx, store.AuditRecord{Time: rec.Time, Type: rec.Type, ExecutionID: e.ID, Site: e.Site, AppID: e.AppID,
+		AppName: e.AppName, User: by, Policies: e.Policies, Outcome: "queued", Record: raw})
+	return e, rec, auditErr, nil
 }
 
 // auditRetry is the audit line of an admin's retry of a failed execution.
@@ -200,32 +227,8 @@ type auditRetry struct {
 	Site        string    `json:"site"`
 	AppID       string    `json:"app_id"`
 	AppName     string    `json:"app_name,omitempty"`
+	User        string    `json:"user,omitempty"` // who asked
 	Reason      string    `json:"reason"`
 	LastError   string    `json:"last_error,omitempty"`
 	MaxAttempts int       `json:"max_attempts"`
-}
-
-// handleRetry is POST /-/retry/{id}: RetryExecution.
-func (d *Daemon) handleRetry(w http.ResponseWriter, r *http.Request) {
-	id := mux.Vars(r)["id"]
-	e, err := d.RetryExecution(r.Context(), id)
-	var nf *store.NotFailedError
-	switch {
-	case errors.Is(err, store.ErrNoExecution):
-		http.Error(w, fmt.Sprintf("no execution %s here (execution IDs are in GET /status, the audit log and the failure e-mail)", id), http.StatusNotFound)
-		return
-	case errors.As(err, &nf):
-		http.Error(w, err.Error(), http.StatusConflict)
-		return
-	case err != nil:
-		http.Error(w, "the execution could not be queued again: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.WriteHeader(http.StatusAccepted)
-	name := e.AppName
-	if name == "" {
-		name = e.AppID
-	}
-	fmt.Fprintf(w, "execution %s (app '%s' on site %s) is queued again with %d attempts; its finished steps are not run again\n",
-		e.ID, name, e.Site, d.cfg.MaxAttempts)
 }

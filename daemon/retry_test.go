@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -235,20 +236,33 @@ func TestFinalFailureIsReportedAndCanBeRetried(t *testing.T) {
 		}
 	}
 
-	if status, body := h.post("/-/retry/20260101T000000.000Z-00000000", nil); status != http.StatusNotFound {
-		t.Errorf("retry of an unknown execution: %d %s", status, body)
+	retry := func(id string) (*store.Execution, string) {
+		e, err := h.d.RetryExecution(context.Background(), id, "admin")
+		if err != nil {
+			return e, err.Error()
+		}
+		return e, ""
+	}
+	if _, err := h.d.RetryExecution(context.Background(), "20260101T000000.000Z-00000000", "admin"); !errors.Is(err, store.ErrNoExecution) {
+		t.Errorf("retry of an unknown execution: %v", err)
 	}
 	fixed.Store(true)
 	// The hook sees the outcome just before the queue does: while the job
 	// is still running, the retry is refused.
-	var status int
-	var body string
+	// The first retry as `qs-promoter retry` makes it: beside the daemon,
+	// in its database; the daemon's worker takes it up.
+	var queued *store.Execution
+	var refused string
 	waitFor(t, 10*time.Second, "the failed job to leave the queue", func() bool {
-		status, body = h.post("/-/retry/"+final.ExecutionID, nil)
-		return !strings.Contains(body, "job running")
+		e, err := RetryBeside(context.Background(), h.d.cfg, final.ExecutionID, "admin")
+		queued, refused = e, ""
+		if err != nil {
+			refused = err.Error()
+		}
+		return !strings.Contains(refused, "job running")
 	})
-	if status != http.StatusAccepted || !strings.Contains(body, "is queued again with 2 attempts") {
-		t.Fatalf("POST /-/retry/%s: %d %s", final.ExecutionID, status, body)
+	if queued == nil || refused != "" || queued.ID != final.ExecutionID {
+		t.Fatalf("retry %s: %+v %s", final.ExecutionID, queued, refused)
 	}
 	var again ExecutionReport
 	waitFor(t, 20*time.Second, "the retried execution", func() bool {
@@ -267,14 +281,14 @@ func TestFinalFailureIsReportedAndCanBeRetried(t *testing.T) {
 		t.Errorf("runs after the retry: first %d, call %d, results %d; want 1, 3, 1", act.ran("first"), act.ran("call"), act.ran("results"))
 	}
 	waitFor(t, 10*time.Second, "the job to leave the queue", func() bool {
-		status, body = h.post("/-/retry/"+final.ExecutionID, nil)
-		return !strings.Contains(body, "job running")
+		_, refused = retry(final.ExecutionID)
+		return !strings.Contains(refused, "job running")
 	})
-	if status != http.StatusConflict || !strings.Contains(body, "ended acted: only a failed execution can be retried") {
-		t.Errorf("a second retry: %d %s", status, body)
+	if !strings.Contains(refused, "ended acted: only a failed execution can be retried") {
+		t.Errorf("a second retry: %s", refused)
 	}
 	page, err := h.d.store.AuditRecords(context.Background(), store.AuditQuery{ExecutionID: final.ExecutionID, Type: "retry"})
-	if err != nil || len(page.Records) != 1 {
+	if err != nil || len(page.Records) != 1 || page.Records[0].User != "admin" {
 		t.Errorf("the retry's audit record: %+v %v", page.Records, err)
 	}
 	if n := len(mb.messages()); n != 1 {

@@ -7,23 +7,25 @@ package demo
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 
 	qspromoter "github.com/qs-promoter/qs-promoter"
+	"github.com/qs-promoter/qs-promoter/console"
 	"github.com/qs-promoter/qs-promoter/daemon"
 	"github.com/qs-promoter/qs-promoter/qrs"
 	"github.com/qs-promoter/qs-promoter/qrs/qrssim"
@@ -87,7 +89,9 @@ type Env struct {
 	Mail       *MailServer
 	S3         *S3Server // nil with NoS3
 	Daemon     *daemon.Daemon
-	Callback   string // the daemon's base URL (status, metrics, callbacks)
+	Callback   string // the daemon's base URL (callbacks, /healthz)
+	// The operator's console: its URL and the login made for the demo.
+	Console, ConsoleUser, ConsolePassword string
 
 	removeDir bool
 	logFile   *os.File
@@ -162,20 +166,30 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 		return nil, err
 	}
 	e.Callback = "http://" + ln.Addr().String()
-	if e.ConfigPath, err = e.writeConfig(opts, ln.Addr().String()); err != nil {
+	cln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		ln.Close()
+		return nil, err
+	}
+	e.Console = "http://" + cln.Addr().String()
+	if e.ConfigPath, err = e.writeConfig(opts, ln.Addr().String(), cln.Addr().String()); err != nil {
+		ln.Close()
+		cln.Close()
 		return nil, err
 	}
 	if e.Config, err = daemon.LoadConfig(e.ConfigPath); err != nil {
 		ln.Close()
+		cln.Close()
 		return nil, err
 	}
 	// The queue is polled at the daemon's own interval (the coalescing
 	// window, at least 100ms): faster polling costs more CPU than it saves
 	// time, several environments run at once in the tests.
-	e.Daemon, err = daemon.New(e.Config, daemon.WithListener(ln), daemon.WithLogger(log), daemon.OnExecution(e.record))
+	e.Daemon, err = daemon.New(e.Config, daemon.WithListener(ln), daemon.WithLogger(log), daemon.OnExecution(e.record),
+		daemon.WithConsoleListener(cln), console.Attach(console.Options{Log: log.With("component", "console")}))
 	if err != nil {
 		ln.Close()
+		cln.Close()
 		return nil, err
 	}
 	var runCtx context.Context
@@ -185,8 +199,7 @@ func Start(ctx context.Context, opts Options) (env *Env, err error) {
 	return e, e.waitReady(ctx)
 }
 
-// waitReady waits for the subscriptions and the first catch-up of dev,
-// asking the daemon's /status as an admin would.
+// waitReady waits for the subscriptions and the first catch-up of dev.
 func (e *Env) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
@@ -247,27 +260,15 @@ func (e *Env) Settle(ctx context.Context) error {
 	}
 }
 
-// Status reads the daemon's GET /status.
+// Status is the daemon's status, as the console's /status serves it.
 func (e *Env) Status(ctx context.Context) (*daemon.Status, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.Callback+"/status", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	var st daemon.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return nil, fmt.Errorf("/status: %s: %w", resp.Status, err)
-	}
+	st := e.Daemon.StatusContext(ctx)
 	return &st, nil
 }
 
 // writeConfig writes the daemon configuration a user could also run with
 // `qs-promoter serve --config`, and returns its path.
-func (e *Env) writeConfig(opts Options, listen string) (string, error) {
+func (e *Env) writeConfig(opts Options, listen, consoleListen string) (string, error) {
 	approvers := filepath.Join(e.Dir, "approvers.csv")
 	var rows strings.Builder
 	rows.WriteString("StreamID, ApprovalEmailAddress\n")
@@ -302,6 +303,13 @@ func (e *Env) writeConfig(opts Options, listen string) (string, error) {
 	cfg["state_dir"] = "state"
 	cfg["approvers"] = "approvers.csv"
 	cfg["coalesce_window"] = coalesce.String()
+	// The console, with an operator made for this run.
+	e.ConsoleUser, e.ConsolePassword = "demo", newPassword()
+	hash, err := bcrypt.GenerateFromPassword([]byte(e.ConsolePassword), bcrypt.MinCost)
+	if err != nil {
+		return "", err
+	}
+	cfg["console"] = map[string]any{"listen": consoleListen, "users": []map[string]any{{"name": e.ConsoleUser, "password_hash": string(hash)}}}
 	cfg["smtp"] = map[string]any{"host": e.Mail.Host(), "port": e.Mail.Port(), "tls": "none", "from": "qs-promoter <qs-promoter@example.com>",
 		"admin": []string{AdminEmail}}
 	if e.S3 != nil {
@@ -331,6 +339,13 @@ func (e *Env) writeConfig(opts Options, listen string) (string, error) {
 	path := filepath.Join(e.Dir, "qs-promoter.yaml")
 	head := "# Written by `qs-promoter demo`: the daemon configuration of the simulated sites.\n"
 	return path, os.WriteFile(path, append([]byte(head), b...), 0o644)
+}
+
+// newPassword makes the demo console's password.
+func newPassword() string {
+	b := make([]byte, 9)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // writePolicies copies the policy files, their tests and test data into dir.

@@ -107,8 +107,11 @@ func lookAround(out io.Writer, env *Env) {
 	}
 	fmt.Fprintf(out, `
 Everything keeps running until Ctrl-C. Look around:
-  status          curl -s %[1]s/status
-  metrics         curl -s %[1]s/metrics | grep ^qsp_
+  console         %[12]s   (log in as %[13]s, password %[14]s)
+  status, reload  curl -s -c jar -d username=%[13]s -d password=%[14]s %[12]s/login
+                  curl -s -b jar %[12]s/status ; curl -s -b jar -X POST %[12]s/-/reload
+  metrics         curl -s -b jar %[12]s/metrics | grep ^qsp_
+  callbacks       %[1]s/callback/dev/… (QRS posts changes here; %[1]s/healthz answers)
   audit log       tail -f %[2]s
   daemon log      tail -f %[3]s
   configuration   %[4]s
@@ -117,14 +120,13 @@ Everything keeps running until Ctrl-C. Look around:
                     'https://localhost:%[6]d/qrs/app/full?xrfkey=0123456789abcdef'
   edit a policy   $EDITOR %[7]s
                   (saved: the daemon reloads it within a second; a broken edit is refused, see the status and daemon log)
-  reload now      curl -s -X POST %[1]s/-/reload
   dry-run         %[8]s dry-run --config %[4]s --event %[9]s
   dry-run live    %[8]s dry-run --live --config %[4]s --site dev --app %[11]s --kind reloaded
   check, test     %[8]s check --config %[4]s ; %[8]s test --config %[4]s %[10]s
 Changes made on dev from now on (with curl, or by editing the policies) are narrated below.
 `, env.Callback, filepath.Join(env.Dir, "state", "audit", "audit.log"), filepath.Join(env.Dir, "daemon.log"), env.ConfigPath,
 		dev.CertDir(), dev.Port(), filepath.Join(env.Dir, "policies", "30-approval.yaml"), self, event, filepath.Join(env.Dir, "policies"),
-		env.AppID("Nightly KPIs"))
+		env.AppID("Nightly KPIs"), env.Console, env.ConsoleUser, env.ConsolePassword)
 }
 
 // follow narrates every evaluation from now until ctx ends.

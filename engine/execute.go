@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/expr-lang/expr/vm"
@@ -80,6 +81,24 @@ type StepReport struct {
 	Resumed   bool          `json:"resumed,omitempty"`  // result reused from a checkpoint
 	Retrying  bool          `json:"retrying,omitempty"` // failed transiently: the execution is tried again later
 	Duration  time.Duration `json:"duration_ns"`
+}
+
+// SplitParams parts the step's params into those the policy gives and the
+// defaults filled in, so that a report never shows a default as if the
+// admin wrote it (defaults is nil when there is none).
+func (s StepReport) SplitParams() (given, defaults map[string]any) {
+	given = map[string]any{}
+	for n, v := range s.Params {
+		if slices.Contains(s.Defaulted, n) {
+			if defaults == nil {
+				defaults = map[string]any{}
+			}
+			defaults[n] = v
+			continue
+		}
+		given[n] = v
+	}
+	return given, defaults
 }
 
 // Failed reports whether any policy or step failed.

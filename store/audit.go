@@ -25,6 +25,7 @@ type AuditRecord struct {
 	User        string          `json:"user,omitempty"`     // who acted (an operator), or whose change was evaluated
 	Policies    []string        `json:"policies,omitempty"` // the policies concerned (matched, or the step's)
 	Outcome     string          `json:"outcome,omitempty"`  // a decision's outcome, a step's status, an action's result
+	Action      string          `json:"action,omitempty"`   // a step's action (promote, email, …), or an operator's (login, reload, …)
 	Record      json.RawMessage `json:"record,omitempty"`   // the whole record (JSON); nil: the fields above
 }
 
@@ -63,14 +64,20 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []AuditRecord)
 		}
 		policies := uniq(r.Policies)
 		var id int64
-		err := tx.QueryRowContext(ctx, s.dia.rebind(`INSERT INTO qsp_audit (at, type, execution_id, site, app_id, app_name, user_name, policies, outcome, record)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-			s.dia.timeArg(r.Time), r.Type, r.ExecutionID, r.Site, r.AppID, r.AppName, r.User, strings.Join(policies, "\n"), r.Outcome, string(record)).Scan(&id)
+		err := tx.QueryRowContext(ctx, s.dia.rebind(`INSERT INTO qsp_audit (at, type, execution_id, site, app_id, app_name, user_name, policies, outcome, action, record)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			s.dia.timeArg(r.Time), r.Type, r.ExecutionID, r.Site, r.AppID, r.AppName, r.User, strings.Join(policies, "\n"), r.Outcome, r.Action, string(record)).Scan(&id)
 		if err != nil {
 			return fmt.Errorf("append audit records: %w", err)
 		}
 		for _, p := range policies {
 			if _, err := tx.ExecContext(ctx, s.dia.rebind(`INSERT INTO qsp_audit_policy (policy, audit_id) VALUES (?, ?)`), p, id); err != nil {
+				return fmt.Errorf("append audit records: %w", err)
+			}
+		}
+		if r.AppID != "" && r.AppName != "" {
+			if _, err := tx.ExecContext(ctx, s.dia.rebind(`INSERT INTO qsp_app_name (site, app_id, name) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
+				r.Site, r.AppID, r.AppName); err != nil {
 				return fmt.Errorf("append audit records: %w", err)
 			}
 		}
@@ -84,9 +91,11 @@ type AuditQuery struct {
 	ExecutionID string
 	Site        string
 	AppID       string
-	AppName     string // a part of the app's name, in any case
+	AppName     string // a part of a name the app had, in any case
 	User        string // exactly
 	Policy      string // records that concern this policy
+	Action      string // a step's or an operator's action
+	Outcome     string
 	Since       time.Time
 	Until       time.Time // exclusive
 	Oldest      bool      // oldest first (exports); newest first by default
@@ -117,7 +126,15 @@ func (s *Store) AuditRecords(ctx context.Context, q AuditQuery) (AuditPage, erro
 	w.eq("a.site", q.Site)
 	w.eq("a.app_id", q.AppID)
 	w.eq("a.user_name", q.User)
-	w.contains("a.app_name", q.AppName)
+	w.eq("a.action", q.Action)
+	w.eq("a.outcome", q.Outcome)
+	if q.AppName != "" {
+		ids, err := s.appsNamed(ctx, q.AppName)
+		if err != nil || len(ids) == 0 {
+			return AuditPage{}, err
+		}
+		w.in("a.app_id", ids)
+	}
 	if !q.Since.IsZero() {
 		w.add(`a.at >= ?`, s.dia.timeArg(q.Since))
 	}
@@ -135,7 +152,7 @@ func (s *Store) AuditRecords(ctx context.Context, q AuditQuery) (AuditPage, erro
 			w.add(id+` < ?`, q.After)
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, s.dia.rebind(`SELECT a.id, a.at, a.type, a.execution_id, a.site, a.app_id, a.app_name, a.user_name, a.policies, a.outcome, a.record
+	rows, err := s.db.QueryContext(ctx, s.dia.rebind(`SELECT a.id, a.at, a.type, a.execution_id, a.site, a.app_id, a.app_name, a.user_name, a.policies, a.outcome, a.action, a.record
 		FROM `+from+w.sql()+` ORDER BY `+id+` `+order+` LIMIT ?`), append(w.args, limit+1)...)
 	if err != nil {
 		return AuditPage{}, fmt.Errorf("audit records: %w", err)
@@ -146,7 +163,7 @@ func (s *Store) AuditRecords(ctx context.Context, q AuditQuery) (AuditPage, erro
 		var r AuditRecord
 		var at dbTime
 		var policies, record string
-		if err := rows.Scan(&r.ID, &at, &r.Type, &r.ExecutionID, &r.Site, &r.AppID, &r.AppName, &r.User, &policies, &r.Outcome, &record); err != nil {
+		if err := rows.Scan(&r.ID, &at, &r.Type, &r.ExecutionID, &r.Site, &r.AppID, &r.AppName, &r.User, &policies, &r.Outcome, &r.Action, &record); err != nil {
 			return AuditPage{}, fmt.Errorf("audit records: %w", err)
 		}
 		r.Time, r.Record = at.Time, json.RawMessage(record)
@@ -196,7 +213,7 @@ func (s *Store) AllAuditRecords(ctx context.Context, q AuditQuery) iter.Seq2[Aud
 type ExecutionQuery struct {
 	Site    string
 	AppID   string
-	AppName string // a part of the app's name, in any case
+	AppName string // a part of a name the app had, in any case
 	Policy  string // executions in which this policy matched
 	State   string // the outcome (acted, no_match, failed, skipped), running, retrying, interrupted
 	Since   time.Time
@@ -225,7 +242,13 @@ func (s *Store) Executions(ctx context.Context, q ExecutionQuery) (ExecutionPage
 	w.eq("e.site", q.Site)
 	w.eq("e.app_id", q.AppID)
 	w.eq("e.state", q.State)
-	w.contains("e.app_name", q.AppName)
+	if q.AppName != "" {
+		ids, err := s.appsNamed(ctx, q.AppName)
+		if err != nil || len(ids) == 0 {
+			return ExecutionPage{}, err
+		}
+		w.in("e.app_id", ids)
+	}
 	if !q.Since.IsZero() {
 		w.add(`e.started_at >= ?`, s.dia.timeArg(q.Since))
 	}
@@ -286,6 +309,40 @@ func (w *where) contains(col, v string) {
 	}
 	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(v))
 	w.add(`lower(`+col+`) LIKE ? ESCAPE '\'`, "%"+esc+"%")
+}
+
+// in matches any of the values.
+func (w *where) in(col string, vs []string) {
+	args := make([]any, len(vs))
+	for i, v := range vs {
+		args[i] = v
+	}
+	w.add(col+` IN (?`+strings.Repeat(`, ?`, len(vs)-1)+`)`, args...)
+}
+
+// maxNamedApps bounds the apps a search by a part of the name finds.
+const maxNamedApps = 1000
+
+// appsNamed returns the IDs of the apps that had a name holding text (any
+// case, taken literally): a name search reads the small table of names,
+// then the records by app ID, from their index.
+func (s *Store) appsNamed(ctx context.Context, text string) ([]string, error) {
+	var w where
+	w.contains("name", text)
+	rows, err := s.db.QueryContext(ctx, s.dia.rebind(`SELECT DISTINCT app_id FROM qsp_app_name`+w.sql()+` LIMIT ?`), append(w.args, maxNamedApps)...)
+	if err != nil {
+		return nil, fmt.Errorf("apps by name: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("apps by name: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
 }
 
 func (w *where) sql() string {

@@ -50,6 +50,7 @@ type dialect interface {
 	secondsSince(col string) string
 	forShare() string // the row lock that makes a lease check hold until commit
 	timeArg(t time.Time) any
+	day(col string) string // the UTC day of a stored time, as YYYY-MM-DD text
 }
 
 // newDialect checks the options that choose the database.

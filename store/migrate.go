@@ -84,3 +84,16 @@ func (s *Store) migrateOwn(ctx context.Context, tx *sql.Tx) error {
 	}
 	return nil
 }
+
+// checkVersion makes sure a database opened read-only has the tables this
+// code reads.
+func (s *Store) checkVersion(ctx context.Context) error {
+	var version int
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM qsp_migration`).Scan(&version); err != nil {
+		return fmt.Errorf("store: not a qs-promoter database, or not migrated yet (%v): start serve on it once", err)
+	}
+	if n := len(s.dia.migrations()); version != n {
+		return fmt.Errorf("store: the database is at store version %d and this qs-promoter reads version %d: run the qs-promoter that serves it", version, n)
+	}
+	return nil
+}

@@ -104,6 +104,9 @@ func (*postgresDialect) riverAgo() string        { return "(now() - make_interva
 func (*postgresDialect) now() string             { return "coalesce(CAST(? AS timestamptz), now())" }
 func (*postgresDialect) forShare() string        { return " FOR SHARE" }
 func (*postgresDialect) timeArg(t time.Time) any { return t.UTC() }
+func (*postgresDialect) day(col string) string {
+	return "to_char(" + col + " AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+}
 func (*postgresDialect) nowPlus() string {
 	return "(coalesce(CAST(? AS timestamptz), now()) + make_interval(secs => ?))"
 }
@@ -243,5 +246,23 @@ CREATE TABLE qsp_replica (
 	`
 ALTER TABLE qsp_site ADD COLUMN health text NOT NULL DEFAULT '';
 ALTER TABLE qsp_site ADD COLUMN health_at timestamptz;
+`,
+	`
+CREATE TABLE qsp_secret (
+	name       text PRIMARY KEY,
+	value      text NOT NULL,
+	created_at timestamptz NOT NULL
+);
+ALTER TABLE qsp_audit ADD COLUMN action text NOT NULL DEFAULT '';
+CREATE INDEX qsp_audit_action ON qsp_audit (action, id);
+
+CREATE TABLE qsp_app_name (
+	site   text NOT NULL,
+	app_id text NOT NULL,
+	name   text NOT NULL,
+	PRIMARY KEY (site, app_id, name)
+);
+INSERT INTO qsp_app_name (site, app_id, name) SELECT DISTINCT site, app_id, app_name FROM qsp_execution WHERE app_name <> '' ON CONFLICT DO NOTHING;
+INSERT INTO qsp_app_name (site, app_id, name) SELECT DISTINCT site, app_id, app_name FROM qsp_audit WHERE app_name <> '' AND app_id <> '' ON CONFLICT DO NOTHING;
 `,
 }

@@ -87,6 +87,13 @@ func (s *Store) SaveEvent(ctx context.Context, id string, event []byte, appName 
 	if err != nil {
 		return fmt.Errorf("record execution event: %w", err)
 	}
+	if appName != "" {
+		_, err = s.db.ExecContext(ctx, s.dia.rebind(`INSERT INTO qsp_app_name (site, app_id, name) SELECT site, app_id, ? FROM qsp_execution WHERE id = ?
+			ON CONFLICT DO NOTHING`), appName, id)
+		if err != nil {
+			return fmt.Errorf("record the app's name: %w", err)
+		}
+	}
 	return nil
 }
 

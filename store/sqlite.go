@@ -68,6 +68,7 @@ func (*sqliteDialect) secondsSince(col string) string {
 }
 func (*sqliteDialect) forShare() string        { return "" } // transactions are serial
 func (*sqliteDialect) timeArg(t time.Time) any { return formatTime(t) }
+func (*sqliteDialect) day(col string) string   { return "substr(" + col + ", 1, 10)" }
 
 func (*sqliteDialect) migrations() []string { return sqliteMigrations }
 
@@ -204,5 +205,28 @@ CREATE TABLE qsp_replica (
 	`
 ALTER TABLE qsp_site ADD COLUMN health TEXT NOT NULL DEFAULT '';
 ALTER TABLE qsp_site ADD COLUMN health_at TEXT;
+`,
+	// 4: the console: secrets made once and shared by every replica (the
+	// session key), and audit records searchable by action (a step's, or an
+	// operator's).
+	`
+CREATE TABLE qsp_secret (
+	name       TEXT PRIMARY KEY,
+	value      TEXT NOT NULL,
+	created_at TEXT NOT NULL
+);
+ALTER TABLE qsp_audit ADD COLUMN action TEXT NOT NULL DEFAULT '';
+CREATE INDEX qsp_audit_action ON qsp_audit (action, id);
+
+-- Every name each app had: searching by a part of the name reads this
+-- small table, then the records by app ID (indexed).
+CREATE TABLE qsp_app_name (
+	site   TEXT NOT NULL,
+	app_id TEXT NOT NULL,
+	name   TEXT NOT NULL,
+	PRIMARY KEY (site, app_id, name)
+) WITHOUT ROWID;
+INSERT INTO qsp_app_name (site, app_id, name) SELECT DISTINCT site, app_id, app_name FROM qsp_execution WHERE app_name <> '' ON CONFLICT DO NOTHING;
+INSERT INTO qsp_app_name (site, app_id, name) SELECT DISTINCT site, app_id, app_name FROM qsp_audit WHERE app_name <> '' AND app_id <> '' ON CONFLICT DO NOTHING;
 `,
 }

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -54,6 +55,11 @@ type Options struct {
 	PollInterval time.Duration // how often idle workers look for jobs (default 200ms)
 	Work         WorkFunc      // nil: an insert-only store (tests, tools)
 	Log          *slog.Logger
+	// Beside opens a database a running daemon may own, for a command
+	// beside it (qs-promoter audit export reads it, retry queues a failed
+	// execution again): no folder lock, no migrations, no work taken back.
+	// It must exist and be at this code's version.
+	Beside bool
 	// Now is an injectable clock for the times the store records. When
 	// set, leases and replica heartbeats use it too; when nil they use the
 	// database's clock, which all replicas share.
@@ -119,7 +125,12 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s := &Store{dia: dia, opts: opts, now: opts.Now, fixedClock: fixedClock, intake: make(chan *recordReq, 1024),
 		stopped: make(chan struct{}), quit: make(chan struct{})}
-	if dia.exclusive() {
+	if opts.Beside && opts.Driver == DriverSQLite {
+		if _, err := os.Stat(filepath.Join(opts.Dir, DBFile)); err != nil {
+			return nil, fmt.Errorf("store: no database in %s (%v): is state_dir right, and has serve run there?", opts.Dir, err)
+		}
+	}
+	if dia.exclusive() && !opts.Beside {
 		if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 			return nil, fmt.Errorf("state folder: %w", err)
 		}
@@ -140,14 +151,20 @@ func (s *Store) open(ctx context.Context) error {
 	if s.db, s.driver, s.closeExtra, err = s.dia.open(ctx); err != nil {
 		return err
 	}
-	if err := s.migrate(ctx); err != nil {
+	if s.opts.Beside {
+		if err := s.checkVersion(ctx); err != nil {
+			return err
+		}
+	} else if err := s.migrate(ctx); err != nil {
 		return err
 	}
 	if err := s.prepare(ctx); err != nil {
 		return err
 	}
-	if err := s.resumeLost(ctx); err != nil {
-		return err
+	if !s.opts.Beside {
+		if err := s.resumeLost(ctx); err != nil {
+			return err
+		}
 	}
 
 	cfg := &river.Config{

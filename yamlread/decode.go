@@ -34,18 +34,6 @@ func NewDecoder(file string) *Decoder {
 }
 
 // Decode decodes n into v (a pointer); the root's path is "".
-// hint finds the hint for an unknown key: the one for its path without
-// list indexes ("webhooks.url") first, then the one for the key alone.
-func (d *Decoder) hint(path, key string) (string, bool) {
-	if h, ok := d.Hints[join(listIndex.ReplaceAllString(path, ""), key)]; ok {
-		return h, true
-	}
-	h, ok := d.Hints[key]
-	return h, ok
-}
-
-var listIndex = regexp.MustCompile(`\[\d+\]`)
-
 func (d *Decoder) Decode(n *yaml.Node, v any) {
 	d.decode(n, reflect.ValueOf(v).Elem(), "")
 }
@@ -182,6 +170,18 @@ func (d *Decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 	}
 }
+
+// hint returns the advice for an unknown key: the one for its path without
+// list indexes ("console.users.password") first, else the one for the key.
+func (d *Decoder) hint(path, key string) (string, bool) {
+	if h, ok := d.Hints[join(indexRE.ReplaceAllString(path, ""), key)]; ok {
+		return h, true
+	}
+	h, ok := d.Hints[key]
+	return h, ok
+}
+
+var indexRE = regexp.MustCompile(`\[\d+\]`)
 
 // yamlFields maps each yaml key of a struct type to its field index, and
 // lists the keys in field order.

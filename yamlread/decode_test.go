@@ -20,17 +20,18 @@ type file struct {
 // The decoder reports every problem at once, at its key or value, in the
 // one wording, and remembers where each value is for later checks.
 func TestDecoder(t *testing.T) {
-	root, err := Parse("f.yaml", []byte("sites:\n  - alias: dev\n    prot: 1\n    wait: soon\n  - {alias: test, port: x}\nvars:\n  a: [1, 2]\nname: n\nname: m\npassword: x\n"))
+	root, err := Parse("f.yaml", []byte("sites:\n  - alias: dev\n    prot: 1\n    wait: soon\n  - {alias: test, port: x, password: y}\nvars:\n  a: [1, 2]\nname: n\nname: m\npassword: x\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := NewDecoder("f.yaml")
-	d.Root, d.Hints = "the file", map[string]string{"password": "never here"}
+	d.Root, d.Hints = "the file", map[string]string{"password": "never here", "sites.password": "not in a site"}
 	var f file
 	d.Decode(root, &f)
 	want := `f.yaml:3:5: unknown key "prot" in sites[0]; did you mean "port"? (known: alias, port, wait)
 f.yaml:4:11: sites[0].wait: want a duration such as 500ms, 30s or 5m, got "soon"
 f.yaml:5:25: sites[1].port: want a whole number, got "x"
+f.yaml:5:28: sites[1].password: not in a site
 f.yaml:9:1: "name" given twice in the file
 f.yaml:10:1: password: never here`
 	if err := d.Err(); err == nil || err.Error() != want {

@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/qs-promoter/qs-promoter/actions"
 	"github.com/qs-promoter/qs-promoter/daemon"
 	"github.com/qs-promoter/qs-promoter/engine"
 	"github.com/qs-promoter/qs-promoter/qrs"
@@ -47,43 +45,33 @@ func runDryRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return printProblems(stderr, err)
 	}
-	// Actions without mail, S3 or webhooks, and with read-only sites in
-	// --live; from a recorded event they contact nothing at all. A dry-run
-	// never writes. The S3 configuration only names the bucket and prefix in
-	// plans, the webhooks their names and formats.
-	deps := actions.Deps{Log: slog.New(slog.DiscardHandler), Offline: !*live}
-	if cfg != nil {
-		deps.S3Config = cfg.S3
-		// Webhooks by name and format only: plans read no secret.
-		for _, w := range cfg.Webhooks {
-			deps.Webhooks = append(deps.Webhooks, actions.WebhookForPlans(w))
-		}
-		if cfg.Approvers != "" {
-			if deps.Approvers, err = actions.LoadApprovers(cfg.Approvers); err != nil {
-				return err
-			}
-		}
-	}
 	var ev *engine.Event
+	var sites map[string]*qrs.Client // nil: from a recorded event the actions contact nothing
 	if *live {
 		if cfg == nil || *site == "" || *app == "" {
 			fmt.Fprintln(stderr, "dry-run --live needs --config FILE, --site ALIAS and --app ID")
 			return errUsage
 		}
-		if deps.Sites, err = readOnlySites(cfg); err != nil {
+		if sites, err = readOnlySites(cfg); err != nil {
 			return err
 		}
-		if ev, err = liveEvent(ctx, deps.Sites, *site, *app, *kind); err != nil {
+		if ev, err = liveEvent(ctx, sites, *site, *app, *kind); err != nil {
 			return err
 		}
 	} else if ev, err = engine.ReadEventFile(*eventPath); err != nil {
+		return err
+	}
+	// A dry-run never writes: read-only sites in --live, mail, S3 and
+	// webhooks by name only (the configuration names the bucket, the
+	// webhooks and their formats in plans).
+	acts, err := daemon.DryRunActions(cfg, sites)
+	if err != nil {
 		return err
 	}
 	facts, err := engine.NewFacts(ev, rs.Config())
 	if err != nil {
 		return err
 	}
-	acts := actions.New(deps)
 	rep, err := rs.Execute(ctx, facts, acts, engine.ExecOptions{ExecutionID: "dry-run", DryRun: true})
 	if err != nil {
 		return err
@@ -162,30 +150,13 @@ func newDryRunJSON(f *engine.Facts, rep *engine.Report) dryRunJSON {
 	for _, p := range rep.Policies {
 		pj := policyJSON{PolicyReport: p, Actions: []actionJSON{}}
 		for _, s := range p.Steps {
-			given, defaults := splitParams(s)
+			given, defaults := s.SplitParams()
 			pj.Actions = append(pj.Actions, actionJSON{Policy: s.Policy, ID: s.ID, Action: s.Action, Params: given, Defaults: defaults,
 				Result: s.Result, Err: s.Err, Skipped: s.Skipped, NotRun: s.NotRun, Duration: s.Duration, preview: s.Result.Preview})
 		}
 		out.Policies = append(out.Policies, pj)
 	}
 	return out
-}
-
-// splitParams parts a step's params into those the policy gives and the
-// defaults filled in, so that no default reads as if the admin wrote it.
-func splitParams(s engine.StepReport) (given, defaults map[string]any) {
-	given = map[string]any{}
-	for n, v := range s.Params {
-		if slices.Contains(s.Defaulted, n) {
-			if defaults == nil {
-				defaults = map[string]any{}
-			}
-			defaults[n] = v
-			continue
-		}
-		given[n] = v
-	}
-	return given, defaults
 }
 
 type appSummary struct {
@@ -225,7 +196,7 @@ func printReport(w io.Writer, rs *engine.Ruleset, f *engine.Facts, rep *engine.R
 			for _, f := range s.Result.Preview {
 				printParam(w, f.Name, f.Value)
 			}
-			given, defaults := splitParams(s)
+			given, defaults := s.SplitParams()
 			if len(given) > 0 {
 				fmt.Fprintln(w, "       with:")
 			}

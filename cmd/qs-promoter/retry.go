@@ -2,90 +2,49 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
-	"os"
-	"strings"
-	"time"
-
-	"gopkg.in/yaml.v3"
+	"os/user"
 
 	"github.com/qs-promoter/qs-promoter/daemon"
 )
 
 func init() {
-	commands["retry"] = command{summary: "run a failed execution again (asks the running daemon)", run: runRetry}
+	commands["retry"] = command{summary: "run a failed execution again (its finished steps are not run again)", run: runRetry}
 }
 
+// runRetry queues a failed execution again in the daemons' database, where
+// a running daemon takes it up: the same execution as the console's Retry
+// button, without a login, for an admin on the machine that holds the
+// configuration (and so the database).
 func runRetry(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("retry", "retry [--config FILE] [--url URL] EXECUTION-ID", stderr)
-	cfgPath := fs.String("config", "qs-promoter.yaml", "the daemon's configuration file (its listen address is asked)")
-	base := fs.String("url", "", "the daemon's address, e.g. http://promoter.company.com:5000 (default: listen in the configuration, on this host)")
+	fs := newFlagSet("retry", "retry [--config FILE] EXECUTION-ID", stderr)
+	cfgPath := fs.String("config", "qs-promoter.yaml", "the daemon's configuration file (its database is used)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "qs-promoter retry: name one execution ID (as in the failure e-mail, the audit log or GET /status)")
+		fmt.Fprintln(stderr, "qs-promoter retry: name one execution ID (as in the failure e-mail, the audit log, /status or the console)")
 		fs.Usage()
 		return errUsage
 	}
-	id := fs.Arg(0)
-	if *base == "" {
-		listen, err := listenAddress(*cfgPath)
-		if err != nil {
-			return err
-		}
-		*base = "http://" + listen
-	}
-	target := strings.TrimRight(*base, "/") + "/-/retry/" + url.PathEscape(id)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, nil)
+	cfg, err := daemon.LoadConfig(*cfgPath)
 	if err != nil {
-		return fmt.Errorf("--url %q: %w", *base, err)
+		return printProblems(stderr, err)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the daemon at %s (is `qs-promoter serve` running there? --url names another address): %w", *base, err)
+	by := "qs-promoter retry"
+	if u, err := user.Current(); err == nil {
+		by += " (" + u.Username + ")"
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	msg := strings.TrimSpace(string(body))
-	if resp.StatusCode != http.StatusAccepted {
-		return errors.New(msg)
+	e, err := daemon.RetryBeside(ctx, cfg, fs.Arg(0), by)
+	if e == nil {
+		return err
 	}
-	fmt.Fprintln(stdout, msg)
-	return nil
-}
-
-// listenAddress reads the listen key of the daemon's configuration (only
-// it: the secrets the rest names need not be at hand), as an address to
-// reach it on this host.
-func listenAddress(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read config (--config names it, or --url the daemon): %w", err)
+	name := e.AppName
+	if name == "" {
+		name = e.AppID
 	}
-	var cfg struct {
-		Listen string `yaml:"listen"`
-	}
-	if err := yaml.Unmarshal(data, &cfg); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	listen := cfg.Listen
-	if listen == "" {
-		listen = daemon.DefaultListen
-	}
-	host, port, err := net.SplitHostPort(listen)
-	if err != nil {
-		return "", fmt.Errorf("%s: listen %q is not host:port", path, listen)
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1" // listening on every address: this host's loopback is one
-	}
-	return net.JoinHostPort(host, port), nil
+	fmt.Fprintf(stdout, "execution %s (app '%s' on site %s) is queued again with %d attempts; a running daemon takes it up, and its finished steps are not run again\n",
+		e.ID, name, e.Site, cfg.MaxAttempts)
+	return err
 }

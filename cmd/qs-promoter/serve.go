@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/qs-promoter/qs-promoter/console"
 	"github.com/qs-promoter/qs-promoter/daemon"
 	"github.com/qs-promoter/qs-promoter/service"
 )
@@ -112,7 +113,7 @@ func serveDaemon(ctx context.Context, s *service.Session, f serveFlags) error {
 		h = service.EventLogHandler(h, s.EventLog)
 	}
 	logger := slog.New(h)
-	d, err := daemon.New(cfg, daemon.WithLogger(logger), daemon.OnReady(s.Ready))
+	d, err := daemon.New(cfg, daemon.WithLogger(logger), daemon.OnReady(s.Ready), console.Attach(console.Options{Log: logger}))
 	if err != nil {
 		if s.Detached {
 			// A terminal shows the returned error; a service's log file
