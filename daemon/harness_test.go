@@ -37,7 +37,7 @@ type harness struct {
 	storeOpts func(*store.Options)
 	// prepare, when set, is called with the daemon before it runs.
 	prepare func(*Daemon)
-	opts      []Option // more options of New
+	opts    []Option // more options of New
 
 	d      *Daemon
 	cancel context.CancelFunc
