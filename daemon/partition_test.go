@@ -281,17 +281,13 @@ func TestStatusListsReplicas(t *testing.T) {
 	}
 	fmt.Fprintln(f, "# edited on b only")
 	f.Close()
-	b, portB := inProcessReplica(t, h, "b", dbURL, schema, other)
+	b, _ := inProcessReplica(t, h, "b", dbURL, schema, other)
 
+	// What b's /status (on its console) shows.
 	var st Status
 	waitFor(t, 20*time.Second, "b's status to list both replicas and the leader's view of dev", func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/status", portB))
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		st = Status{}
-		return json.NewDecoder(resp.Body).Decode(&st) == nil && len(st.Replicas) == 2 && len(st.Sites) == 2 && !st.Sites[0].LastCheck.IsZero()
+		st = b.StatusContext(context.Background())
+		return len(st.Replicas) == 2 && len(st.Sites) == 2 && !st.Sites[0].LastCheck.IsZero()
 	})
 	if st.Store != store.DriverPostgres || st.Replica != b.replica || st.Leader != a.replica {
 		t.Fatalf("status: store %q, replica %q (want %q), leader %q (want %q)", st.Store, st.Replica, b.replica, st.Leader, a.replica)
