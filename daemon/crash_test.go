@@ -33,6 +33,10 @@ func TestDaemonChildProcess(t *testing.T) {
 	if path == "" {
 		t.Skip("only runs as the child of TestCrashMidPromotionResumes")
 	}
+	// As main does: a SIGTERM while the daemon starts is a stop, not the
+	// end of the process (a test may stop a child that is still opening).
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
 	cfg, err := LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
@@ -43,8 +47,6 @@ func TestDaemonChildProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
 	if err := d.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
