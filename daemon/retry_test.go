@@ -330,20 +330,27 @@ func TestExecutionWaitsForADownSiteWithoutUsingAttempts(t *testing.T) {
 		t.Fatalf("first: %+v", first)
 	}
 	var w []store.WaitingExecution
-	waitFor(t, 5*time.Second, "the waiting execution on /status", func() bool {
+	// It looks again every 100ms here, and is listed between two looks:
+	// a loaded machine may need a few tries to see it so.
+	waitFor(t, 20*time.Second, "the waiting execution on /status", func() bool {
 		w = h.d.Status().Waiting
 		return len(w) == 1
 	})
 	if w[0].ID != first.ExecutionID || w[0].State != store.StateWaiting || w[0].Attempts != 0 || w[0].NextAttempt.IsZero() {
 		t.Errorf("waiting: %+v", w[0])
 	}
-	metrics := h.get("/metrics")
-	for _, want := range []string{`qsp_executions_waiting{state="waiting"} 1`, `qsp_executions_waiting{state="retrying"} 0`,
-		`qsp_executions_next_attempt_timestamp_seconds{state="waiting"}`, `qsp_executions_total{outcome="waiting"} 1`} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
+	wantMetrics := []string{`qsp_executions_waiting{state="waiting"} 1`, `qsp_executions_waiting{state="retrying"} 0`,
+		`qsp_executions_next_attempt_timestamp_seconds{state="waiting"}`, `qsp_executions_total{outcome="waiting"} 1`}
+	var metrics string
+	waitFor(t, 20*time.Second, "the waiting execution on /metrics", func() bool {
+		metrics = h.get("/metrics")
+		for _, want := range wantMetrics {
+			if !strings.Contains(metrics, want) {
+				return false
+			}
 		}
-	}
+		return true
+	})
 	// A few seconds of checks (one every health_interval, 100ms here).
 	time.Sleep(3 * time.Second)
 	if n := len(h.reportsFor(appID)); n != 1 {
