@@ -219,6 +219,15 @@ func (r *siteRun) ensureHelper(ctx context.Context) (*qrs.App, error) {
 			return nil, err
 		}
 		size = sp.Size()
+		// The site's link is shared: wait for one of its upload slots,
+		// holding nothing of another site's meanwhile.
+		release, err := r.d.Transfers.upload(ctx, r.t.Site, func(ahead int) {
+			r.progressf("promote: site %s: waiting to upload (%d uploads ahead)", r.t.Site, ahead)
+		})
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		report := progressEvery(progressStep(size), func(n int64) {
 			r.progressf("promote: site %s: uploaded %s of %s", r.t.Site, bytesText(n), bytesText(size))
 		})

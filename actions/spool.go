@@ -12,8 +12,9 @@ import (
 // downloaded once. Close removes the file; callers defer it right away, so
 // it goes on errors, panics and cancellation alike.
 type spool struct {
-	f    *os.File
-	size int64
+	f       *os.File
+	size    int64
+	onClose func() // gives the spool's room back to the budget
 }
 
 // spoolCopy copies r into a new temporary file in dir, calling progress
@@ -47,6 +48,9 @@ func (s *spool) Size() int64 { return s.size }
 // Close closes and removes the file.
 func (s *spool) Close() error {
 	err := s.f.Close()
+	if s.onClose != nil {
+		s.onClose()
+	}
 	if rerr := os.Remove(s.f.Name()); rerr != nil && !os.IsNotExist(rerr) && err == nil {
 		err = rerr
 	}
