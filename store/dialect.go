@@ -70,7 +70,10 @@ func newDialect(o *Options) (dialect, error) {
 		if !validSchema(o.Schema) {
 			return nil, fmt.Errorf("store: schema %q: use lower-case letters, digits and underscores, starting with a letter or underscore, at most %d characters", o.Schema, maxSchemaLen)
 		}
-		return &postgresDialect{url: o.URL, schema: o.Schema, conns: o.Workers + 8}, nil
+		// Executions mostly wait (on transfers, on QRS), so many workers
+		// need few connections; a capped pool keeps several replicas
+		// under PostgreSQL's default max_connections (100).
+		return &postgresDialect{url: o.URL, schema: o.Schema, conns: min(o.Workers, 16) + 8}, nil
 	default:
 		return nil, fmt.Errorf("store: unknown driver %q (use %q or %q)", o.Driver, DriverSQLite, DriverPostgres)
 	}
