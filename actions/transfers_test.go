@@ -8,6 +8,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/qs-promoter/qs-promoter/engine"
+	"github.com/qs-promoter/qs-promoter/qrs"
+	"github.com/qs-promoter/qs-promoter/qrs/qrssim"
 )
 
 // Upload slots are handed out in arrival order, each site on its own: a
@@ -205,4 +209,60 @@ func TestSpoolBudget(t *testing.T) {
 	if now, _ := tr.SpoolHeld(); now != 0 {
 		t.Fatalf("after release: %d held", now)
 	}
+}
+
+// Promotions at once share the spool budget: with room for one export,
+// they spool one after another (the others wait, saying why), and all
+// complete.
+func TestPromotionsWaitForSpoolRoom(t *testing.T) {
+	const size = 1 << 20
+	sim, d := testSites(t, "dev", "test")
+	dev := sim.Site("dev")
+	d.Transfers = NewTransfers(TransferLimits{MaxTransfers: map[string]int{"dev": 2, "test": 2}, SpoolDir: d.TempDir,
+		SpoolMax: size + size/2, FreeSpace: func(string) (int64, error) { return 1 << 40, nil }})
+	a := &promote{d: d}
+	var wg sync.WaitGroup
+	var waited atomic.Int32
+	for i := range 3 {
+		app, err := dev.AddApp(qrssim.AppSeed{Name: fmt.Sprintf("Spooled %d", i), Owner: `CORP\sales_rep`, Stream: "Sales", Size: size})
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := stepIn(t, a, engine.Params{"targets": []engine.Target{{Site: "test", Mode: "overwrite"}}, "streams": []string{"Everyone"}})
+		in.ExecutionID = fmt.Sprintf("exec-%d", i)
+		in.Facts = simFacts(t, dev, app)
+		in.Progress = func(format string, args ...any) {
+			if strings.Contains(fmt.Sprintf(format, args...), "waiting for disk room") {
+				waited.Add(1)
+			}
+		}
+		wg.Go(func() {
+			if _, err := a.Run(context.Background(), in); err != nil {
+				t.Errorf("%s: %v", app.Name, err)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range 3 {
+		if n := len(simApps(sim.Site("test"), fmt.Sprintf("Spooled %d", i))); n != 1 {
+			t.Errorf("test holds %d copies of Spooled %d", n, i)
+		}
+	}
+	now, peak := d.Transfers.SpoolHeld()
+	if now != 0 || peak > size+size/2 {
+		t.Fatalf("spools held %d at the end, %d at most (budget %d)", now, peak, size+size/2)
+	}
+	if waited.Load() == 0 {
+		t.Error("no promotion said it waited for disk room")
+	}
+}
+
+func simApps(s *qrssim.Site, name string) []qrs.App {
+	var out []qrs.App
+	for _, a := range s.Apps() {
+		if a.Name == name {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -116,14 +116,15 @@ func (r *releaseDay) published(s *qrssim.Site) int {
 // progress samples how many apps each target site holds, until stop.
 type progress struct {
 	mu      sync.Mutex
-	done    map[string]time.Duration // when the site had every app, after approveAll began
+	first   map[string]time.Duration // when the site had its first app, after approveAll began
+	done    map[string]time.Duration // when the site had every app
 	atDone  map[string]map[string]int
 	stopped chan struct{}
 	ended   chan struct{}
 }
 
 func (r *releaseDay) watchProgress(every time.Duration) *progress {
-	p := &progress{done: map[string]time.Duration{}, atDone: map[string]map[string]int{}, stopped: make(chan struct{}), ended: make(chan struct{})}
+	p := &progress{first: map[string]time.Duration{}, done: map[string]time.Duration{}, atDone: map[string]map[string]int{}, stopped: make(chan struct{}), ended: make(chan struct{})}
 	go func() {
 		defer close(p.ended)
 		t := time.NewTicker(every)
@@ -132,6 +133,9 @@ func (r *releaseDay) watchProgress(every time.Duration) *progress {
 			counts := map[string]int{"test": r.published(r.test), "prod": r.published(r.prod)}
 			p.mu.Lock()
 			for site, n := range counts {
+				if _, ok := p.first[site]; !ok && n > 0 {
+					p.first[site] = time.Since(r.approvedAt)
+				}
 				if _, ok := p.done[site]; !ok && n == len(r.apps) {
 					p.done[site] = time.Since(r.approvedAt)
 					p.atDone[site] = counts
