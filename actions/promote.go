@@ -252,11 +252,12 @@ func (a *promote) Run(ctx context.Context, in *engine.StepInput) (engine.Result,
 	return res, nil
 }
 
-// doExport exports the source app and spools it: called once per run, by
-// the first site that needs the content. It first waits for room in the
-// spool budget (the app's fileSize as QRS reports it) and for an export
-// slot on the source site; the slot is freed once the export is spooled,
-// the room when the promotion ends.
+// doExport exports the source app and starts spooling it: called once per
+// run, by the first site that needs the content. It first waits for room in
+// the spool budget (the app's fileSize as QRS reports it) and for an export
+// slot on the source site, and returns as soon as the download has begun:
+// uploads read the spool as it fills. The slot is freed once the export is
+// spooled, the room when the promotion ends.
 func (j *promoteJob) doExport(ctx context.Context) (*spool, error) {
 	what := fmt.Sprintf("app %s %s on site %s", short(j.appID), q(j.name), j.src.Alias())
 	room, err := j.d.Transfers.reserveSpool(ctx, j.in.Facts.App.FileSize, func(why string) {
@@ -265,44 +266,47 @@ func (j *promoteJob) doExport(ctx context.Context) (*spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("exporting %s: %w", what, err)
 	}
-	spooled := false
-	defer func() {
-		if !spooled {
-			room.release()
-		}
-	}()
 	release, err := j.d.Transfers.export(ctx, j.src.Alias(), func(ahead int) {
 		j.progressf("promote: waiting to export from site %s (%d exports ahead)", j.src.Alias(), ahead)
 	})
 	if err != nil {
+		room.release()
 		return nil, fmt.Errorf("exporting %s: %w", what, err)
 	}
-	defer release()
 	dl, err := try(ctx, j.d.Retry, func(ctx context.Context) (*qrs.Download, error) {
 		return j.src.ExportApp(ctx, j.appID, !j.keep)
 	})
 	if err != nil {
+		release()
+		room.release()
 		return nil, fmt.Errorf("exporting %s: %w", what, err)
 	}
-	defer dl.Close()
 	if dl.Size >= 0 {
 		room.fix(dl.Size)
 	}
 	report := progressEvery(progressStep(dl.Size), func(n int64) {
 		j.progressf("promote: exported %s of %s", bytesText(n), sizeText(dl.Size))
 	})
-	sp, err := spoolCopy(ctx, j.d.TempDir, dl, func(n int64) {
+	sp, err := spoolStart(ctx, j.d.TempDir, dl, dl.Size, func(n int64) {
 		room.wrote(n)
 		report(n)
+	}, func(n int64, err error) {
+		release()
+		if err != nil {
+			j.in.Log.Warn("promote: export failed", "app", j.appID, "site", j.src.Alias(), "bytes", n, "err", err)
+			return
+		}
+		room.fix(n)
+		j.in.Log.Info("promote: exported", "app", j.appID, "site", j.src.Alias(), "bytes", n)
+		j.progressf("promote: export of %s done (%s)", what, bytesText(n))
 	})
 	if err != nil {
+		release()
+		room.release()
 		return nil, fmt.Errorf("exporting %s: %w", what, err)
 	}
-	room.fix(sp.Size())
-	sp.onClose, spooled = room.release, true
+	sp.onClose = room.release
 	j.spool = sp
-	j.in.Log.Info("promote: exported", "app", j.appID, "site", j.src.Alias(), "bytes", sp.Size())
-	j.progressf("promote: export of %s done (%s)", what, bytesText(sp.Size()))
 	return sp, nil
 }
 
