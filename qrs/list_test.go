@@ -192,13 +192,13 @@ func TestTransferStall(t *testing.T) {
 				w.WriteHeader(http.StatusCreated)
 				io.WriteString(w, `{"id":"new"}`)
 			}
-		}, stall)
-		// Moving: 8 chunks 100ms apart, 800ms in all, over a 150ms stall timeout.
-		if _, err := c.UploadApp(ctx, "slow", true, &slowReader{n: 8, pause: 100 * time.Millisecond}, -1); err != nil {
+		}, func(c *qrs.SiteConfig) { c.StallTimeout = 400 * time.Millisecond; c.MaxAttempts = 1 })
+		// Moving: 12 chunks 50ms apart, 600ms in all, over a 400ms stall timeout.
+		if _, err := c.UploadApp(ctx, "slow", true, &slowReader{n: 12, pause: 50 * time.Millisecond}, -1); err != nil {
 			t.Fatalf("a slow upload that moves: %v", err)
 		}
-		// Stuck: one chunk, then nothing.
-		_, err := c.UploadApp(ctx, "stuck", true, io.MultiReader(strings.NewReader("chunk"), &slowReader{n: 1, pause: 700 * time.Millisecond}), -1)
+		// Stuck: one chunk, then nothing for 1.2s.
+		_, err := c.UploadApp(ctx, "stuck", true, io.MultiReader(strings.NewReader("chunk"), &slowReader{n: 1, pause: 1200 * time.Millisecond}), -1)
 		var se *qrs.StallError
 		if !errors.As(err, &se) || !qrs.IsRetryable(err) {
 			t.Fatalf("err %v, want a retryable StallError", err)
