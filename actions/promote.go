@@ -43,7 +43,7 @@ func (a *promote) Spec() engine.ActionSpec {
 			{Name: "targets", Kind: engine.KindTargets, Required: true, Doc: "target sites and modes: `\"{{ targets(app.properties.PromoteToServer) }}\"` or a list of `{site, mode}`"},
 			{Name: "streams", Kind: engine.KindStrings, Required: true, Doc: "target stream names"},
 			{Name: "keep_data", Kind: engine.KindBool, Default: true, Doc: "export and upload the app with its data"},
-			{Name: "parallel", Kind: engine.KindInt, Default: 2, Doc: "how many sites are worked on at once"},
+			{Name: "parallel", Kind: engine.KindInt, Default: 0, Doc: "how many target sites are worked on at once (0: all; uploads to each site are bounded by its `max_transfers`)"},
 		},
 		Example: `- id: promote
   action: promote
@@ -218,7 +218,11 @@ func (a *promote) Run(ctx context.Context, in *engine.StepInput) (engine.Result,
 	defer j.close()
 	j.export = sync.OnceValues(func() (*spool, error) { return j.doExport(ctx) })
 	outs := make([]siteOutcome, len(j.targets))
-	sem := make(chan struct{}, max(1, in.Params.Int("parallel")))
+	parallel := in.Params.Int("parallel")
+	if parallel <= 0 {
+		parallel = len(j.targets)
+	}
+	sem := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
 	for i, t := range j.targets {
 		wg.Go(func() {
@@ -248,27 +252,61 @@ func (a *promote) Run(ctx context.Context, in *engine.StepInput) (engine.Result,
 	return res, nil
 }
 
-// doExport exports the source app and spools it: called once per run, by
-// the first site that needs the content.
+// doExport exports the source app and starts spooling it: called once per
+// run, by the first site that needs the content. It first waits for room in
+// the spool budget (the app's fileSize as QRS reports it) and for an export
+// slot on the source site, and returns as soon as the download has begun:
+// uploads read the spool as it fills. The slot is freed once the export is
+// spooled, the room when the promotion ends.
 func (j *promoteJob) doExport(ctx context.Context) (*spool, error) {
 	what := fmt.Sprintf("app %s %s on site %s", short(j.appID), q(j.name), j.src.Alias())
+	room, err := j.d.Transfers.reserveSpool(ctx, j.in.Facts.App.FileSize, func(why string) {
+		j.progressf("promote: waiting for disk room to spool the export of %s: %s", what, why)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("exporting %s: %w", what, err)
+	}
+	release, err := j.d.Transfers.export(ctx, j.src.Alias(), func(ahead int) {
+		j.progressf("promote: waiting to export from site %s (%d exports ahead)", j.src.Alias(), ahead)
+	})
+	if err != nil {
+		room.release()
+		return nil, fmt.Errorf("exporting %s: %w", what, err)
+	}
 	dl, err := try(ctx, j.d.Retry, func(ctx context.Context) (*qrs.Download, error) {
 		return j.src.ExportApp(ctx, j.appID, !j.keep)
 	})
 	if err != nil {
+		release()
+		room.release()
 		return nil, fmt.Errorf("exporting %s: %w", what, err)
 	}
-	defer dl.Close()
+	if dl.Size >= 0 {
+		room.fix(dl.Size)
+	}
 	report := progressEvery(progressStep(dl.Size), func(n int64) {
 		j.progressf("promote: exported %s of %s", bytesText(n), sizeText(dl.Size))
 	})
-	sp, err := spoolCopy(ctx, j.d.TempDir, dl, report)
+	sp, err := spoolStart(ctx, j.d.TempDir, dl, dl.Size, func(n int64) {
+		room.wrote(n)
+		report(n)
+	}, func(n int64, err error) {
+		release()
+		if err != nil {
+			j.in.Log.Warn("promote: export failed", "app", j.appID, "site", j.src.Alias(), "bytes", n, "err", err)
+			return
+		}
+		room.fix(n)
+		j.in.Log.Info("promote: exported", "app", j.appID, "site", j.src.Alias(), "bytes", n)
+		j.progressf("promote: export of %s done (%s)", what, bytesText(n))
+	})
 	if err != nil {
+		release()
+		room.release()
 		return nil, fmt.Errorf("exporting %s: %w", what, err)
 	}
+	sp.onClose = room.release
 	j.spool = sp
-	j.in.Log.Info("promote: exported", "app", j.appID, "site", j.src.Alias(), "bytes", sp.Size())
-	j.progressf("promote: export of %s done (%s)", what, bytesText(sp.Size()))
 	return sp, nil
 }
 

@@ -218,12 +218,32 @@ func (r *siteRun) ensureHelper(ctx context.Context) (*qrs.App, error) {
 		if err != nil {
 			return nil, err
 		}
-		size = sp.Size()
+		// The site's link is shared: wait for one of its upload slots,
+		// holding nothing of another site's meanwhile.
+		release, err := r.d.Transfers.upload(ctx, r.t.Site, func(ahead int) {
+			r.progressf("promote: site %s: waiting to upload (%d uploads ahead)", r.t.Site, ahead)
+		})
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		// The upload follows the export as it is spooled; an export of
+		// unknown size must be whole first (an upload announces its size).
+		if size = sp.Expected(); size < 0 {
+			if err := sp.wait(); err != nil {
+				return nil, err
+			}
+			size = sp.Size()
+		}
 		report := progressEvery(progressStep(size), func(n int64) {
 			r.progressf("promote: site %s: uploaded %s of %s", r.t.Site, bytesText(n), bytesText(size))
 		})
 		body := &countReader{r: sp.Reader(), n: &moved, progress: report}
-		return r.c.UploadApp(ctx, name, r.keep, body, size)
+		app, err := r.c.UploadApp(ctx, name, r.keep, body, size)
+		if ferr := sp.failed(); err != nil && ferr != nil {
+			return nil, ferr // the export failed: uploading again cannot help
+		}
+		return app, err
 	})
 	r.out.uploaded += moved.Load()
 	if err != nil {

@@ -37,6 +37,9 @@ type Deps struct {
 	TempDir string
 	// Retry bounds the retries of transient QRS failures (zero: DefaultRetry).
 	Retry Retry
+	// Transfers bounds the uploads and exports at once per site and the
+	// disk spools take, across all executions (NewTransfers); nil: no limits.
+	Transfers *Transfers
 	// Offline: plans from a recorded event: no site, mail server or bucket
 	// is contacted or required; plans say what would be done in general
 	// terms. Run refuses to run.

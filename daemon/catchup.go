@@ -52,6 +52,10 @@ func (d *Daemon) catchupLoop(ctx context.Context, s *site) {
 // text, so the daemon's clock never matters. On the very first run there
 // is no mark: it is set to the newest app's modifiedDate and nothing is
 // queued (a first start does not act on the whole site's history).
+//
+// The list is read app by app as it arrives and reduced on the fly (the
+// newest modifiedDate; the apps to queue, recorded in batches), so a site
+// of 50,000 apps costs the memory of one app and one batch.
 func (d *Daemon) catchUp(ctx context.Context, s *site) (int, error) {
 	mark, err := d.store.CatchupMark(ctx, s.alias)
 	if err != nil {
@@ -61,57 +65,88 @@ func (d *Daemon) catchUp(ctx context.Context, s *site) (int, error) {
 	if mark != "" {
 		f = qrs.Gt("modifiedDate", qrs.ParseTime(mark))
 	}
-	apps, err := s.client.Apps(ctx, f)
-	if err != nil {
-		return 0, err
-	}
-	newest := mark
-	for _, a := range apps {
-		if qrs.ParseTime(a.ModifiedDate).After(qrs.ParseTime(newest)) {
-			newest = a.ModifiedDate
-		}
-	}
-	if mark == "" {
-		d.log.Info("first catch-up: changes from now on are caught up", "site", s.alias, "apps", len(apps), "mark", newest)
-		return 0, d.setCatchupMark(ctx, s.alias, newest)
-	}
+	newest, newestAt := mark, qrs.ParseTime(mark)
+	listed, queued := 0, 0
 	var ns []store.Notification
-	for _, a := range apps {
-		if accountName(a.ModifiedByUserName) == d.ownUser {
-			continue
+	record := func() error {
+		if len(ns) == 0 {
+			return nil
 		}
-		m, _, ok, err := d.store.Evaluated(ctx, s.alias, a.ID)
-		if err != nil {
-			return 0, err
-		}
-		if ok && m == a.ModifiedDate {
-			continue
-		}
-		// What happened since the app was last evaluated (or, never
-		// evaluated, since the mark) was missed; a reload evaluated live
-		// after the mark was not.
-		since := mark
-		if ok && qrs.ParseTime(m).After(qrs.ParseTime(mark)) {
-			since = m
-		}
-		n := store.Notification{Site: s.alias, AppID: a.ID, Kind: engine.KindReconciled}
-		if c := missedChange(a, since); c != nil {
-			if n.Change, err = json.Marshal(c); err != nil {
-				return 0, err
-			}
-		}
-		ns = append(ns, n)
-	}
-	if len(ns) > 0 {
 		rec, err := d.store.Record(ctx, ns)
 		if err != nil {
-			return 0, err
+			return err
 		}
+		queued += len(ns)
 		d.metrics.catchupQueued.WithLabelValues(s.alias).Add(float64(len(ns)))
 		d.metrics.coalesced.WithLabelValues(s.alias).Add(float64(rec.Coalesced))
-		d.log.Info("catch-up queued apps changed since the last check", "site", s.alias, "apps", len(ns), "since", mark)
+		ns = ns[:0]
+		return nil
 	}
-	return len(ns), d.setCatchupMark(ctx, s.alias, newest)
+	err = s.client.EachApp(ctx, f, func(a *qrs.App) error {
+		listed++
+		if t := qrs.ParseTime(a.ModifiedDate); t.After(newestAt) {
+			newest, newestAt = a.ModifiedDate, t
+		}
+		if mark == "" {
+			return nil
+		}
+		n, ok, err := d.reconciled(ctx, s, mark, a)
+		if err != nil || !ok {
+			return err
+		}
+		ns = append(ns, n)
+		if len(ns) >= catchupBatch {
+			return record()
+		}
+		return nil
+	})
+	if err == nil {
+		err = record()
+	}
+	if err != nil {
+		return queued, err
+	}
+	if mark == "" {
+		d.log.Info("first catch-up: changes from now on are caught up", "site", s.alias, "apps", listed, "mark", newest)
+		return 0, d.setCatchupMark(ctx, s.alias, newest)
+	}
+	if queued > 0 {
+		d.log.Info("catch-up queued apps changed since the last check", "site", s.alias, "apps", queued, "since", mark)
+	}
+	return queued, d.setCatchupMark(ctx, s.alias, newest)
+}
+
+// catchupBatch is how many reconciled apps catch-up records at once.
+const catchupBatch = 256
+
+// reconciled returns the notification that queues app a, found changed
+// since mark; ok is false when a needs none: its last change was the
+// daemon's own, or its current state was already evaluated.
+func (d *Daemon) reconciled(ctx context.Context, s *site, mark string, a *qrs.App) (store.Notification, bool, error) {
+	if accountName(a.ModifiedByUserName) == d.ownUser {
+		return store.Notification{}, false, nil
+	}
+	m, _, ok, err := d.store.Evaluated(ctx, s.alias, a.ID)
+	if err != nil {
+		return store.Notification{}, false, err
+	}
+	if ok && m == a.ModifiedDate {
+		return store.Notification{}, false, nil
+	}
+	// What happened since the app was last evaluated (or, never
+	// evaluated, since the mark) was missed; a reload evaluated live
+	// after the mark was not.
+	since := mark
+	if ok && qrs.ParseTime(m).After(qrs.ParseTime(mark)) {
+		since = m
+	}
+	n := store.Notification{Site: s.alias, AppID: a.ID, Kind: engine.KindReconciled}
+	if c := missedChange(*a, since); c != nil {
+		if n.Change, err = json.Marshal(c); err != nil {
+			return store.Notification{}, false, err
+		}
+	}
+	return n, true, nil
 }
 
 // missedChange says what catch-up can tell about a change it found: that

@@ -50,6 +50,7 @@ type Config struct {
 	MaxAttempts         int           `yaml:"max_attempts"`
 	GiveUpAfter         time.Duration `yaml:"give_up_after"` // an execution still retrying or waiting this long fails for good
 	Audit               AuditConfig   `yaml:"audit"`
+	Spool               SpoolConfig   `yaml:"spool"`
 	LogLevel            string        `yaml:"log_level"` // debug, info (default), warn, error
 
 	// Path is the file the configuration was read from ("" when built in code).
@@ -72,6 +73,9 @@ type SiteConfig struct {
 	// Timeouts of the QRS client; zero: its defaults (10s, 2m).
 	ConnectTimeout  time.Duration `yaml:"connect_timeout"`
 	ResponseTimeout time.Duration `yaml:"response_timeout"`
+	// MaxTransfers bounds the uploads to this site at once, and the
+	// exports from it (each); default 2.
+	MaxTransfers int `yaml:"max_transfers"`
 }
 
 // StoreConfig chooses the database. SQLite (the default) is one file in
@@ -96,12 +100,19 @@ type AuditConfig struct {
 	Keep      int `yaml:"keep"`        // rotated files kept; default 10
 }
 
+// SpoolConfig is the disk budget of spooled exports (in state_dir/tmp).
+type SpoolConfig struct {
+	MaxMB     int `yaml:"max_mb"`      // spooled at once; 0: as much as min_free_mb leaves
+	MinFreeMB int `yaml:"min_free_mb"` // what spools leave free on state_dir's disk; default 1024
+}
+
 // The defaults of the optional keys.
 const (
 	DefaultListen              = ":5000"
 	DefaultCatchupInterval     = 5 * time.Minute
 	DefaultCoalesceWindow      = 500 * time.Millisecond
-	DefaultWorkers             = 4
+	DefaultWorkers             = 32
+	DefaultSpoolMinFreeMB      = 1024
 	DefaultHealthInterval      = 30 * time.Second
 	DefaultResubscribeInterval = 45 * time.Second
 	DefaultDrainTimeout        = 30 * time.Second
@@ -217,6 +228,12 @@ func (c *Config) check(d *yamlread.Decoder) {
 		if s.ConnectTimeout < 0 || s.ResponseTimeout < 0 {
 			errorf(p, "%s: connect_timeout and response_timeout must not be negative", p)
 		}
+		if s.MaxTransfers == 0 {
+			s.MaxTransfers = actions.DefaultMaxTransfers
+		}
+		if s.MaxTransfers < 1 || s.MaxTransfers > 64 {
+			errorf(p+".max_transfers", "%s.max_transfers: %d is out of range (1-64): how many uploads to the site, and exports from it, run at once", p, s.MaxTransfers)
+		}
 		if s.Watch {
 			watched++
 		}
@@ -303,8 +320,8 @@ func (c *Config) check(d *yamlread.Decoder) {
 	if c.Workers == 0 {
 		c.Workers = DefaultWorkers
 	}
-	if c.Workers < 1 || c.Workers > 64 {
-		errorf("workers", "workers: %d is out of range (1-64)", c.Workers)
+	if c.Workers < 1 || c.Workers > 256 {
+		errorf("workers", "workers: %d is out of range (1-256)", c.Workers)
 	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
@@ -320,6 +337,15 @@ func (c *Config) check(d *yamlread.Decoder) {
 	}
 	if c.Audit.MaxSizeMB < 0 || c.Audit.Keep < 0 {
 		errorf("audit", "audit: max_size_mb and keep must be positive")
+	}
+	if c.Spool.MinFreeMB == 0 {
+		c.Spool.MinFreeMB = DefaultSpoolMinFreeMB
+	}
+	if c.Spool.MaxMB < 0 {
+		errorf("spool.max_mb", "spool.max_mb: must not be negative (0: no cap but spool.min_free_mb)")
+	}
+	if c.Spool.MinFreeMB < 0 {
+		errorf("spool.min_free_mb", "spool.min_free_mb: must not be negative")
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "", "info", "debug", "warn", "error":
@@ -421,6 +447,17 @@ func (c *Config) SiteAliases() []string {
 		out[i] = s.Alias
 	}
 	return out
+}
+
+// TransferLimits returns the limits promotions share (actions.NewTransfers):
+// transfers per site and the spools' disk budget in state_dir/tmp.
+func (c *Config) TransferLimits() actions.TransferLimits {
+	l := actions.TransferLimits{MaxTransfers: map[string]int{}, SpoolDir: filepath.Join(c.StateDir, "tmp"),
+		SpoolMax: int64(c.Spool.MaxMB) << 20, SpoolMinFree: int64(c.Spool.MinFreeMB) << 20}
+	for _, s := range c.Sites {
+		l.MaxTransfers[s.Alias] = s.MaxTransfers
+	}
+	return l
 }
 
 // QRSConfig returns the client configuration of one site.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qs-promoter/qs-promoter/actions"
 )
 
 func TestParseConfigDefaultsAndPaths(t *testing.T) {
@@ -50,6 +52,11 @@ coalesce_window: 250ms
 		cfg.GiveUpAfter != 24*time.Hour || cfg.MaxAttempts != DefaultMaxAttempts {
 		t.Errorf("durations: %+v", cfg)
 	}
+	l := cfg.TransferLimits()
+	if l.MaxTransfers["dev"] != actions.DefaultMaxTransfers || l.SpoolMinFree != DefaultSpoolMinFreeMB<<20 || l.SpoolMax != 0 ||
+		l.SpoolDir != filepath.Join(dir, "data", "tmp") {
+		t.Errorf("transfer limits: %+v", l)
+	}
 	if cfg.Vars["auto_unpublish"] != false || cfg.Vars["my_flag"] != 3 {
 		t.Errorf("vars: %v", cfg.Vars)
 	}
@@ -57,7 +64,7 @@ coalesce_window: 250ms
 
 func TestParseConfigErrorsArePositioned(t *testing.T) {
 	cases := []struct{ name, yaml, want string }{
-		{"unknown key", "sites:\n  - alias: dev\n    host: h\n    hots: x\n", `c.yaml:4:5: unknown key "hots" in sites[0]; did you mean "host"? (known: alias, host, port, certs, server_name, insecure_skip_verify, watch, hub_host, connect_timeout, response_timeout)`},
+		{"unknown key", "sites:\n  - alias: dev\n    host: h\n    hots: x\n", `c.yaml:4:5: unknown key "hots" in sites[0]; did you mean "host"? (known: alias, host, port, certs, server_name, insecure_skip_verify, watch, hub_host, connect_timeout, response_timeout, max_transfers)`},
 		{"unknown top-level key", "sites: [{alias: dev, host: h}]\ncalback_url: x\n", `c.yaml:2:1: unknown key "calback_url" in the config; did you mean "callback_url"?`},
 		{"password in file", "sites: [{alias: dev, host: h}]\nsmtp:\n  host: mail\n  password: hunter2\n", "c.yaml:4:3: smtp.password: secrets are never read from the config file"},
 		{"bad duration", "sites: [{alias: dev, host: h}]\ncatchup_interval: often\n", "c.yaml:2:19: catchup_interval: want a duration such as 500ms, 30s or 5m, got \"often\""},
@@ -85,6 +92,9 @@ func TestParseConfigErrorsArePositioned(t *testing.T) {
 			`c.yaml:5:28: smtp.admin[1]: "qlik admins" is not an e-mail address (the admins told of executions that fail for good)`},
 		{"admin not a list", "sites: [{alias: dev, host: h}]\nsmtp:\n  host: mail\n  from: a@b.c\n  admin: ops@example.com\n",
 			`c.yaml:5:10: smtp.admin: want a list, got "ops@example.com"`},
+		{"max_transfers", "sites:\n  - alias: dev\n    host: h\n    max_transfers: -1\n", "c.yaml:4:20: sites[0].max_transfers: -1 is out of range (1-64)"},
+		{"spool", "sites: [{alias: dev, host: h}]\nspool:\n  max_mb: -5\n", "c.yaml:3:11: spool.max_mb: must not be negative"},
+		{"spool key", "sites: [{alias: dev, host: h}]\nspool:\n  min_free: 5\n", `c.yaml:3:3: unknown key "min_free" in spool (known: max_mb, min_free_mb)`},
 	}
 	t.Setenv("QSP_TEST_HOOK", "https://hooks.example.com/SECRET")
 	for _, c := range cases {
@@ -102,7 +112,7 @@ func TestParseConfigReportsEveryProblem(t *testing.T) {
 	_, err := ParseConfig("c.yaml", []byte("sites:\n  - alias: dev\n    hots: h\n    watch: true\nlisten: [1]\nworkers: many\nrescue_after: 5s\n"))
 	want := `c.yaml:1:1: callback_url is required when a site is watched: the address QRS calls back, e.g. http://promoter.company.com:5000
 c.yaml:2:5: sites[0]: host is required (the QRS server's name or address)
-c.yaml:3:5: unknown key "hots" in sites[0]; did you mean "host"? (known: alias, host, port, certs, server_name, insecure_skip_verify, watch, hub_host, connect_timeout, response_timeout)
+c.yaml:3:5: unknown key "hots" in sites[0]; did you mean "host"? (known: alias, host, port, certs, server_name, insecure_skip_verify, watch, hub_host, connect_timeout, response_timeout, max_transfers)
 c.yaml:5:9: listen: want a string, got a list
 c.yaml:6:10: workers: want a whole number, got "many"
 c.yaml:7:15: rescue_after: 5s is too short; use at least 1m (a job whose daemon stopped marking it alive for this long is retried)`

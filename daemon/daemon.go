@@ -154,7 +154,8 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	deps := actions.Deps{Sites: clients, Log: d.log, TempDir: filepath.Join(cfg.StateDir, "tmp")}
+	deps := actions.Deps{Sites: clients, Log: d.log, TempDir: filepath.Join(cfg.StateDir, "tmp"),
+		Transfers: actions.NewTransfers(cfg.TransferLimits())}
 	if err := os.MkdirAll(deps.TempDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}

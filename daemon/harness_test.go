@@ -157,6 +157,13 @@ func (h *harness) start() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.run(cfg)
+}
+
+// run builds and runs the daemon on cfg, and waits until its first site
+// (watched) is subscribed.
+func (h *harness) run(cfg *Config) {
+	h.t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{h.t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	d, err := New(cfg, append([]Option{WithLogger(log), WithPollInterval(100 * time.Millisecond), withStore(h.storeOpts), OnExecution(func(r ExecutionReport) {
 		h.mu.Lock()

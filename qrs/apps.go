@@ -19,11 +19,7 @@ func (c *Client) App(ctx context.Context, id string) (*App, error) {
 
 // Apps lists apps matching the filter (GET /qrs/app/full?filter=…); nil filter: all.
 func (c *Client) Apps(ctx context.Context, f *Filter) ([]App, error) {
-	var as []App
-	if err := c.list(ctx, "/qrs/app/full", f, &as); err != nil {
-		return nil, err
-	}
-	return as, nil
+	return list[App](ctx, c, "/qrs/app/full", f)
 }
 
 // UpdateApp reads the app, lets change modify it, and PUTs the whole entity

@@ -42,6 +42,10 @@ type SiteConfig struct {
 	// Observe, when set, is called after every request (for metrics).
 	Observe func(site, method, route string, status int, d time.Duration)
 
+	// StallTimeout cuts off a content transfer (upload, download, a list
+	// read as it arrives) when no byte has moved for this long; its total
+	// time is never limited. Default: ResponseTimeout.
+	StallTimeout time.Duration
 	// MaxAttempts bounds the attempts of one call failing transiently;
 	// default 6. Reads and deletes are repeated; other writes only after
 	// checking that the failed attempt did not take effect (see README).
@@ -89,6 +93,9 @@ func NewClient(cfg SiteConfig) (*Client, error) {
 	}
 	if cfg.ResponseTimeout <= 0 {
 		cfg.ResponseTimeout = DefaultResponseTimeout
+	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = cfg.ResponseTimeout
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
@@ -153,18 +160,6 @@ func (c *Client) HubHost() string {
 func (c *Client) get(ctx context.Context, tmpl string, args []string, q string, out any) error {
 	r, p := route(tmpl, args...)
 	return c.send(ctx, call{method: http.MethodGet, route: r, path: p, query: q}, out)
-}
-
-// list GETs an entity list with an optional filter.
-func (c *Client) list(ctx context.Context, tmpl string, f *Filter, out any) error {
-	if err := f.Err(); err != nil {
-		return err
-	}
-	q := ""
-	if f != nil {
-		q = query("filter", f.String())
-	}
-	return c.get(ctx, tmpl, nil, q, out)
 }
 
 func jsonCall(method, tmpl string, args []string, q string, v any) (call, error) {

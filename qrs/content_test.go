@@ -213,7 +213,11 @@ func TestContentTransferOutlivesResponseTimeout(t *testing.T) {
 			w.WriteHeader(http.StatusCreated)
 			io.WriteString(w, `{"id":"new"}`)
 		}
-	}, func(c *qrs.SiteConfig) { c.ResponseTimeout = 100 * time.Millisecond })
+	}, func(c *qrs.SiteConfig) {
+		// Transfers are timed by progress only (TestTransferStall); a
+		// generous stall timeout keeps this test about the response timeout.
+		c.ResponseTimeout, c.StallTimeout = 100*time.Millisecond, 2*time.Second
+	})
 	ctx := context.Background()
 	d, err := c.ExportApp(ctx, appID, false)
 	if err != nil {

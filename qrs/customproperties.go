@@ -10,11 +10,7 @@ import (
 // CustomPropertyDefinitions lists custom property definitions
 // (GET /qrs/custompropertydefinition/full?filter=…).
 func (c *Client) CustomPropertyDefinitions(ctx context.Context, f *Filter) ([]CustomPropertyDefinition, error) {
-	var ds []CustomPropertyDefinition
-	if err := c.list(ctx, "/qrs/custompropertydefinition/full", f, &ds); err != nil {
-		return nil, err
-	}
-	return ds, nil
+	return list[CustomPropertyDefinition](ctx, c, "/qrs/custompropertydefinition/full", f)
 }
 
 // CreateCustomPropertyDefinition creates one (POST /qrs/custompropertydefinition).

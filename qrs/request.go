@@ -79,7 +79,7 @@ type call struct {
 	stream  io.Reader
 	size    int64 // of stream; -1 unknown
 	ctype   string
-	content bool         // content transfer: bounded by ctx only, not by the response timeout
+	content bool         // content transfer: bounded by progress (StallTimeout), not by the response timeout
 	rewind  func() error // puts stream back at its start for another attempt; nil: it cannot be
 }
 
@@ -239,10 +239,10 @@ func (c *Client) sendOnce(ctx context.Context, k call, out any) error {
 
 // exchange makes one attempt. An ordinary call is bounded, answer
 // included, by the response timeout and its answer is read whole; a content
-// call is bounded by ctx only and its body is left open.
+// call is bounded by its progress (transfer) and its body is left open.
 func (c *Client) exchange(ctx context.Context, k call) (*http.Response, error) {
 	if k.content {
-		return c.attempt(ctx, k)
+		return c.transfer(ctx, k)
 	}
 	actx, cancel := context.WithTimeout(ctx, c.conn.cfg.ResponseTimeout)
 	defer cancel()

@@ -6,11 +6,7 @@ import (
 
 // Streams lists streams (GET /qrs/stream/full?filter=…).
 func (c *Client) Streams(ctx context.Context, f *Filter) ([]Stream, error) {
-	var ss []Stream
-	if err := c.list(ctx, "/qrs/stream/full", f, &ss); err != nil {
-		return nil, err
-	}
-	return ss, nil
+	return list[Stream](ctx, c, "/qrs/stream/full", f)
 }
 
 // Stream reads one stream (GET /qrs/stream/{id}).

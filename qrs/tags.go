@@ -9,11 +9,7 @@ import (
 
 // Tags lists tags (GET /qrs/tag/full?filter=…).
 func (c *Client) Tags(ctx context.Context, f *Filter) ([]Tag, error) {
-	var ts []Tag
-	if err := c.list(ctx, "/qrs/tag/full", f, &ts); err != nil {
-		return nil, err
-	}
-	return ts, nil
+	return list[Tag](ctx, c, "/qrs/tag/full", f)
 }
 
 // CreateTag creates a tag (POST /qrs/tag). After a failure that may have

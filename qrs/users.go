@@ -8,11 +8,7 @@ import (
 
 // Users lists users (GET /qrs/user/full?filter=…).
 func (c *Client) Users(ctx context.Context, f *Filter) ([]User, error) {
-	var us []User
-	if err := c.list(ctx, "/qrs/user/full", f, &us); err != nil {
-		return nil, err
-	}
-	return us, nil
+	return list[User](ctx, c, "/qrs/user/full", f)
 }
 
 // User reads one user (GET /qrs/user/{id}).
@@ -26,27 +22,31 @@ func (c *Client) User(ctx context.Context, id string) (*User, error) {
 
 // UserByEmail finds users whose e-mail attribute matches (case-insensitive).
 // It asks QRS to filter on attributes.attributeValue and checks the answer;
-// a server that rejects that filter (400) gets a full user list instead.
+// a server that rejects that filter (400) gets a full user list instead,
+// read user by user and never held.
 func (c *Client) UserByEmail(ctx context.Context, email string) ([]User, error) {
 	email = strings.TrimSpace(email)
 	if email == "" {
 		return nil, nil
 	}
-	us, err := c.Users(ctx, Eq("attributes.attributeValue", email))
-	if statusOf(err) == http.StatusBadRequest {
-		us, err = c.Users(ctx, nil)
-	}
-	if err != nil {
-		return nil, err
-	}
 	var out []User
-	for _, u := range us {
+	keep := func(u *User) error {
 		for _, a := range u.Attributes {
 			if strings.EqualFold(a.AttributeType, "email") && strings.EqualFold(strings.TrimSpace(a.AttributeValue), email) {
-				out = append(out, u)
+				out = append(out, *u)
 				break
 			}
 		}
+		return nil
+	}
+	restart := func() { out = out[:0] }
+	err := each(ctx, c, "/qrs/user/full", Eq("attributes.attributeValue", email), keep, restart)
+	if statusOf(err) == http.StatusBadRequest {
+		restart()
+		err = each(ctx, c, "/qrs/user/full", nil, keep, restart)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

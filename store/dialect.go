@@ -75,7 +75,10 @@ func newDialect(o *Options) (dialect, error) {
 		if err := CheckURL(o.URL); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
-		return &postgresDialect{url: o.URL, schema: o.Schema, conns: o.Workers + 8}, nil
+		// Executions mostly wait (on transfers, on QRS), so many workers
+		// need few connections; a capped pool keeps several replicas
+		// under PostgreSQL's default max_connections (100).
+		return &postgresDialect{url: o.URL, schema: o.Schema, conns: min(o.Workers, 16) + 8}, nil
 	default:
 		return nil, fmt.Errorf("store: unknown driver %q (use %q or %q)", o.Driver, DriverSQLite, DriverPostgres)
 	}

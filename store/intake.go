@@ -186,7 +186,7 @@ func (s *Store) commit(batch []*recordReq) ([]Recorded, error) {
 	}
 	insertEvent := tx.StmtContext(ctx, s.stmts.insertEvent)
 	recs := make([]Recorded, len(batch))
-	ensured := map[[2]string]bool{}
+	ensured := map[[2]string]waiting{}
 	now := s.now().UTC()
 	for i, r := range batch {
 		for _, n := range r.ns {
@@ -202,15 +202,22 @@ func (s *Store) commit(batch []*recordReq) ([]Recorded, error) {
 				return nil, fmt.Errorf("record notification: %w", err)
 			}
 			key := [2]string{n.Site, n.AppID}
-			if ensured[key] {
+			prio := jobPriority(n)
+			if w, ok := ensured[key]; ok {
+				if prio < w.priority {
+					if err := s.raise(ctx, tx, w.job, prio); err != nil {
+						return nil, err
+					}
+					ensured[key] = waiting{w.job, prio}
+				}
 				recs[i].Coalesced++
 				continue
 			}
-			ensured[key] = true
-			created, err := s.ensureJob(ctx, tx, n.Site, n.AppID, now)
+			w, created, err := s.ensureJob(ctx, tx, n.Site, n.AppID, prio, now)
 			if err != nil {
 				return nil, err
 			}
+			ensured[key] = w
 			if created {
 				recs[i].Jobs++
 			} else {
@@ -224,32 +231,68 @@ func (s *Store) commit(batch []*recordReq) ([]Recorded, error) {
 	return recs, nil
 }
 
-// ensureJob makes sure an evaluation of the app is waiting; it reports
-// whether it had to create one.
-func (s *Store) ensureJob(ctx context.Context, tx *sql.Tx, site, app string, now time.Time) (bool, error) {
-	var live int
-	err := tx.StmtContext(ctx, s.stmts.livePending).QueryRowContext(ctx, site, app).Scan(&live)
-	if err != nil {
-		return false, fmt.Errorf("look up waiting evaluation: %w", err)
+// Job priorities (River's: 1 runs first): an evaluation a QRS notification
+// asked for runs ahead of those catch-up queued, so that an approval made
+// now is not queued behind thousands of reconciled apps.
+const (
+	priorityLive       = river.PriorityDefault
+	priorityReconciled = river.PriorityDefault + 1
+)
+
+func jobPriority(n Notification) int {
+	if n.Kind == "" {
+		return priorityLive
 	}
-	if live > 0 {
-		return false, nil
+	return priorityReconciled
+}
+
+// waiting is the evaluation scheduled for an app, with its priority.
+type waiting struct {
+	job      int64
+	priority int
+}
+
+// ensureJob makes sure an evaluation of the app is waiting, at priority or
+// ahead of it; it reports whether it had to create one.
+func (s *Store) ensureJob(ctx context.Context, tx *sql.Tx, site, app string, priority int, now time.Time) (waiting, bool, error) {
+	var w waiting
+	err := tx.StmtContext(ctx, s.stmts.livePending).QueryRowContext(ctx, site, app).Scan(&w.job, &w.priority)
+	switch {
+	case err == nil:
+		if priority < w.priority {
+			if err := s.raise(ctx, tx, w.job, priority); err != nil {
+				return w, false, err
+			}
+			w.priority = priority
+		}
+		return w, false, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return w, false, fmt.Errorf("look up waiting evaluation: %w", err)
 	}
 	id := newExecutionID(now)
-	res, err := s.river.InsertTx(ctx, tx, evaluateArgs{Site: site, AppID: app, ExecutionID: id}, nil)
+	res, err := s.river.InsertTx(ctx, tx, evaluateArgs{Site: site, AppID: app, ExecutionID: id}, &river.InsertOpts{Priority: priority})
 	if err != nil {
-		return false, fmt.Errorf("schedule evaluation: %w", err)
+		return w, false, fmt.Errorf("schedule evaluation: %w", err)
 	}
 	if _, err := tx.StmtContext(ctx, s.stmts.insertPending).ExecContext(ctx, site, app, res.Job.ID, id); err != nil {
-		return false, fmt.Errorf("schedule evaluation: %w", err)
+		return w, false, fmt.Errorf("schedule evaluation: %w", err)
 	}
-	return true, nil
+	return waiting{res.Job.ID, priority}, true, nil
+}
+
+// raise moves a waiting evaluation ahead: a notification joined one that
+// catch-up had queued.
+func (s *Store) raise(ctx context.Context, tx *sql.Tx, job int64, priority int) error {
+	if _, err := tx.StmtContext(ctx, s.stmts.raisePriority).ExecContext(ctx, priority, job); err != nil {
+		return fmt.Errorf("reprioritise the waiting evaluation: %w", err)
+	}
+	return nil
 }
 
 // statements are the intake's hot statements, prepared once: SQLite
 // compiled from C to Go spends much of a small statement's time parsing it.
 type statements struct {
-	insertEvent, livePending, insertPending, heartbeat *sql.Stmt
+	insertEvent, livePending, insertPending, raisePriority, heartbeat *sql.Stmt
 }
 
 func (s *Store) prepare(ctx context.Context) error {
@@ -263,8 +306,9 @@ func (s *Store) prepare(ctx context.Context) error {
 		return st
 	}
 	s.stmts.insertEvent = prep(`INSERT INTO qsp_event (site, app_id, kind, change, received_at) VALUES (?, ?, ?, ?, ?)`)
-	s.stmts.livePending = prep(`SELECT count(*) FROM qsp_pending_app p JOIN river_job j ON j.id = p.job_id
+	s.stmts.livePending = prep(`SELECT j.id, j.priority FROM qsp_pending_app p JOIN river_job j ON j.id = p.job_id
 		WHERE p.site = ? AND p.app_id = ? AND j.state IN ` + liveStates)
+	s.stmts.raisePriority = prep(`UPDATE river_job SET priority = ? WHERE id = ?`)
 	s.stmts.insertPending = prep(`INSERT INTO qsp_pending_app (site, app_id, job_id, execution_id) VALUES (?, ?, ?, ?)
 		ON CONFLICT (site, app_id) DO UPDATE SET job_id = excluded.job_id, execution_id = excluded.execution_id`)
 	s.stmts.heartbeat = prep(`UPDATE river_job SET attempted_at = ` + s.dia.riverNow() + ` WHERE id = ? AND state = 'running'`)

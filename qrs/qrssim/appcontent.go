@@ -77,7 +77,7 @@ func (s *Site) download(c *call, guid string) {
 	h.Set("Content-Length", strconv.FormatInt(e.blob.id.Size, 10))
 	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": e.fileName}))
 	c.w.WriteHeader(http.StatusOK)
-	r := &throttledReader{ctx: c.r.Context(), r: rc, bps: s.bytesPerSecond}
+	r := &throttledReader{ctx: c.r.Context(), r: rc, bps: s.bytesPerSecond, link: s.link}
 	io.CopyBuffer(c.w, countingReader{r: r, add: func(n int64) { s.served.Add(n) }}, make([]byte, 32<<10))
 }
 
@@ -93,7 +93,7 @@ func (s *Site) upload(c *call) {
 		c.text(http.StatusUnsupportedMediaType, "Unsupported Media Type: send the .qvf as application/vnd.qlik.sense.app")
 		return
 	}
-	body := &throttledReader{ctx: c.r.Context(), r: c.r.Body, bps: s.bytesPerSecond}
+	body := &throttledReader{ctx: c.r.Context(), r: c.r.Body, bps: s.bytesPerSecond, link: s.link}
 	b, err := s.content.receive(countingReader{r: body, add: func(n int64) { s.received.Add(n) }})
 	if err != nil {
 		if c.r.Context().Err() == nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -227,30 +228,42 @@ func (cs *contentStore) foreign(parts ...io.Reader) (*blob, error) {
 	return b, nil
 }
 
-// throttledReader caps the rate of a content transfer (fault injection).
+// throttledReader caps the rate of a content transfer (fault injection):
+// its own rate, and its share of the site's link.
 type throttledReader struct {
 	ctx   context.Context
 	r     io.Reader
 	bps   func() int64 // read at every call so a test can change it mid-transfer
+	link  *link
 	start time.Time
 	total int64
 }
 
 func (t *throttledReader) Read(p []byte) (int, error) {
-	bps := t.bps()
-	if bps <= 0 {
+	bps, lbps := t.bps(), t.link.rate()
+	if bps <= 0 && lbps <= 0 {
 		return t.r.Read(p)
 	}
-	if t.start.IsZero() {
-		t.start = time.Now()
-	}
-	// Small chunks keep the pace even.
-	if lim := max(bps/20, 512); int64(len(p)) > lim {
-		p = p[:lim]
+	// Small chunks keep the pace even and the link's sharing fair.
+	for _, rate := range []int64{bps, lbps} {
+		if lim := max(rate/50, 512); rate > 0 && int64(len(p)) > lim {
+			p = p[:lim]
+		}
 	}
 	n, err := t.r.Read(p)
-	t.total += int64(n)
-	due := t.start.Add(time.Duration(float64(t.total) / float64(bps) * float64(time.Second)))
+	var due time.Time
+	if bps > 0 {
+		if t.start.IsZero() {
+			t.start = time.Now()
+		}
+		t.total += int64(n)
+		due = t.start.Add(time.Duration(float64(t.total) / float64(bps) * float64(time.Second)))
+	}
+	if lbps > 0 && n > 0 {
+		if at := t.link.take(int64(n), lbps); at.After(due) {
+			due = at
+		}
+	}
 	if d := time.Until(due); d > 0 {
 		tm := time.NewTimer(d)
 		defer tm.Stop()
@@ -261,6 +274,30 @@ func (t *throttledReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// link is a site's shared bandwidth: transfers take turns on it, chunk by
+// chunk, in the order they ask.
+type link struct {
+	rate func() int64 // bytes per second; 0: unlimited
+	mu   sync.Mutex
+	next time.Time // when the link is free again
+}
+
+// linkSlack is how far behind the link's schedule may fall before idle time
+// is lost: a sleep that overshoots does not slow the link down.
+const linkSlack = 20 * time.Millisecond
+
+// take books n bytes on the link and returns when they have passed.
+func (l *link) take(n, rate int64) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	start := l.next
+	if earliest := time.Now().Add(-linkSlack); start.Before(earliest) {
+		start = earliest
+	}
+	l.next = start.Add(time.Duration(float64(n) / float64(rate) * float64(time.Second)))
+	return l.next
 }
 
 // countingReader adds what it reads to a counter.

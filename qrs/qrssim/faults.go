@@ -14,8 +14,14 @@ import (
 type Faults struct {
 	// Latency is added before every answer.
 	Latency time.Duration
-	// BytesPerSecond caps content transfers (export downloads and uploads).
+	// BytesPerSecond caps each content transfer (export download, upload)
+	// on its own.
 	BytesPerSecond int64
+	// LinkBytesPerSecond is the site's link: one bandwidth shared by every
+	// content transfer to and from the site at once, as a WAN link is (two
+	// uploads and an export each move at about a third of it). Both caps
+	// may be set; 0: none.
+	LinkBytesPerSecond int64
 	// ErrorRate is the fraction of matching requests that fail, spread
 	// evenly and deterministically (0.5: the 1st, 3rd, 5th … fail), or at
 	// random with Seed. When it is 0 but ErrorStatus, ErrorCount or
@@ -204,6 +210,12 @@ func (s *Site) bytesPerSecond() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.faults.BytesPerSecond
+}
+
+func (s *Site) linkBytesPerSecond() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults.LinkBytesPerSecond
 }
 
 // sleep waits d or until ctx ends.

@@ -33,6 +33,7 @@ type Site struct {
 	port         int
 	tlsConfig    *tls.Config
 	content      *contentStore
+	link         *link // shared by the site's content transfers (Faults.LinkBytesPerSecond)
 	started      time.Time
 
 	mu       sync.Mutex
@@ -103,6 +104,7 @@ func newSite(sim *Sim, so SiteOptions, certDir string, now time.Time) *Site {
 	if s.hostName == "" {
 		s.hostName = "localhost"
 	}
+	s.link = &link{rate: s.linkBytesPerSecond}
 	// The repository's own account exists on every site.
 	s.mu.Lock()
 	created := now.Add(-90 * 24 * time.Hour)
