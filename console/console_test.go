@@ -295,6 +295,8 @@ func TestPages(t *testing.T) {
 		want []string
 	}{
 		{"/", []string{"Ready", "qlik-dev.example.com", "connection refused", "Running now", "Nightly KPIs", "uploaded 16.0 MiB of 48.0 MiB",
+			"Replicas", "<code>a-1</code>", ">leader<", "(this one)", "differs from the leader", "replica b-1 runs policy revision r2, the leader r1",
+			"Waiting for another attempt", "waiting for a site that is down", "1 of 10", "site test is down",
 			"Executions per day by outcome", `class="o-acted"`, "Promotion time per target site", "test: median 42s, longest 42s, 1 promotions, 1 failed"}},
 		{"/overview/running", []string{`id="running"`, `hx-trigger="every 3s"`, "Nightly KPIs", "available 2"}},
 		{"/approvals", []string{"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; Sales", "Sales Review", "test - Overwrite", "CORP\\sales_rep", "alert-on-publish"}},

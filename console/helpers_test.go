@@ -75,7 +75,14 @@ func (f *fakeBackend) StatusContext(context.Context) daemon.Status {
 	return daemon.Status{Ready: true, Sites: []daemon.SiteStatus{{Alias: "dev", Host: "qlik-dev.example.com", Watch: true, Up: true},
 		{Alias: "test", Host: "qlik-test.example.com", Up: false, LastError: "connection refused"}},
 		Policies: daemon.RulesStatus{Revision: f.Policies().Revision, OK: f.reloadErr == nil, LastError: errText(f.reloadErr), Files: f.Policies().Files},
-		Queue:    map[string]int{"available": 2}}
+		Queue:    map[string]int{"available": 2},
+		Store:    "postgres", Replica: "b-1", Leader: "a-1",
+		Replicas: []daemon.ReplicaStatus{
+			{Replica: store.Replica{ID: "a-1", CallbackURL: "http://a:5000", Revision: "r1"}, Leader: true, Alive: true},
+			{Replica: store.Replica{ID: "b-1", CallbackURL: "http://b:5000", Revision: "r2"}, This: true, Alive: true, RevisionDiffers: true}},
+		Warnings: []string{"replica b-1 runs policy revision r2, the leader r1"},
+		Waiting: []store.WaitingExecution{{ID: "20261130T100000.000Z-aaaa0002", Site: "dev", AppID: "app-2", AppName: "Budget 2027",
+			State: store.StateWaiting, Attempts: 1, MaxAttempts: 10, LastError: "site test is down"}}}
 }
 func (f *fakeBackend) Readiness(context.Context) []string { return nil }
 func (f *fakeBackend) Config() *daemon.Config             { return f.cfg }
