@@ -141,6 +141,7 @@ func New(cfg *Config, opts ...Option) (d *Daemon, err error) {
 		qc := cfg.QRSConfig(sc)
 		qc.Log = d.log // the client names the site in every line
 		qc.Observe = d.metrics.observeQRS
+		qc.Moved = d.metrics.movedApp
 		c, err := qrs.NewClient(qc)
 		if err != nil {
 			return nil, cfg.SiteError(i, err)

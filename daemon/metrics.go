@@ -36,6 +36,7 @@ type metrics struct {
 
 	leader       prometheus.Gauge
 	adminNotices *prometheus.CounterVec // result
+	appBytes     *prometheus.CounterVec // site, direction
 	waitingFunc  func(ctx context.Context, limit int) ([]store.WaitingExecution, error)
 }
 
@@ -76,6 +77,9 @@ func newMetrics() *metrics {
 		Help: "Catch-up runs that failed."}, []string{"site"})
 	m.leader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "qsp_leader",
 		Help: "1 while this replica leads (holds the subscriptions, checks the sites, catches up), else 0."})
+	m.appBytes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qsp_app_bytes_total",
+		Help: "Bytes of app files moved, by site and direction (download: exported from the site; upload: sent to it)."}, []string{"site", "direction"})
+	f(m.appBytes)
 	m.adminNotices = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qsp_admin_notices_total",
 		Help: "E-mails to smtp.admin about executions that failed for good, by result (sent, failed)."}, []string{"result"})
 	f(m.adminNotices)
@@ -91,6 +95,10 @@ func newMetrics() *metrics {
 // observeQRS is the qrs.SiteConfig.Observe hook.
 func (m *metrics) observeQRS(site, method, route string, status int, d time.Duration) {
 	m.qrsLatency.WithLabelValues(site, method, strconv.Itoa(status)).Observe(d.Seconds())
+}
+
+func (m *metrics) movedApp(site, direction string, n int) {
+	m.appBytes.WithLabelValues(site, direction).Add(float64(n))
 }
 
 func (m *metrics) reloaded(ok bool, at time.Time) {

@@ -41,6 +41,9 @@ type SiteConfig struct {
 	Log                *slog.Logger
 	// Observe, when set, is called after every request (for metrics).
 	Observe func(site, method, route string, status int, d time.Duration)
+	// Moved, when set, is called as app content moves (for metrics):
+	// direction "upload" for bytes sent, "download" for exports received.
+	Moved func(site, direction string, n int)
 
 	// StallTimeout cuts off a content transfer (upload, download, a list
 	// read as it arrives) when no byte has moved for this long; its total

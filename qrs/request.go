@@ -81,6 +81,7 @@ type call struct {
 	ctype   string
 	content bool         // content transfer: bounded by progress (StallTimeout), not by the response timeout
 	rewind  func() error // puts stream back at its start for another attempt; nil: it cannot be
+	app     bool         // moves an app's file (an export's download, an upload): SiteConfig.Moved counts it
 }
 
 // route fills a template such as /qrs/app/{id}/copy with path-escaped

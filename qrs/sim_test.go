@@ -525,3 +525,37 @@ func TestSimExportCancelled(t *testing.T) {
 		t.Errorf("export %q, cancelled %q", export, cancel)
 	}
 }
+
+// Moved counts an app's bytes as they move: an export's download and an
+// upload, each the app's size; a list or a JSON call moves no app.
+func TestMovedCountsAppBytes(t *testing.T) {
+	sim := startSim(t)
+	moved := map[string]int{}
+	count := func(c *qrs.SiteConfig) {
+		c.Moved = func(site, direction string, n int) { moved[site+" "+direction] += n }
+	}
+	dev, test := simClient(t, sim.Site("dev"), count), simClient(t, sim.Site("test"), count)
+	ctx := context.Background()
+	src := appNamed(t, dev, "Sales Dashboard")
+	if _, err := dev.Apps(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(moved) != 0 {
+		t.Fatalf("a list counted as app bytes: %v", moved)
+	}
+	dl, err := dev.ExportApp(ctx, src.ID, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(dl)
+	dl.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := test.UploadApp(ctx, "Moved copy", true, bytes.NewReader(body), int64(len(body))); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]int{"dev download": len(body), "test upload": len(body)}; len(body) == 0 || fmt.Sprint(moved) != fmt.Sprint(want) {
+		t.Errorf("moved %v, want %v", moved, want)
+	}
+}

@@ -69,14 +69,18 @@ func (w *stallWatch) stalled() *StallError {
 
 // watchedStream is an upload's body under a watch.
 type watchedStream struct {
-	r io.Reader
-	w *stallWatch
+	r     io.Reader
+	w     *stallWatch
+	count func(int) // app content sent (metrics); may be nil
 }
 
 func (s *watchedStream) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
 	if n > 0 {
 		s.w.moved()
+		if s.count != nil {
+			s.count(n)
+		}
 	}
 	if err == io.EOF {
 		s.w.pause()
@@ -86,15 +90,19 @@ func (s *watchedStream) Read(p []byte) (int, error) {
 
 // watchedBody is an answer's body under a watch; closing it ends the watch.
 type watchedBody struct {
-	body io.ReadCloser
-	w    *stallWatch
-	fail func(*StallError) error
+	body  io.ReadCloser
+	w     *stallWatch
+	fail  func(*StallError) error
+	count func(int) // app content received (metrics); may be nil
 }
 
 func (b *watchedBody) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	if n > 0 {
 		b.w.moved()
+		if b.count != nil {
+			b.count(n)
+		}
 	}
 	if err != nil {
 		// A cancelled body may end in a plain EOF: only the watch knows.
@@ -122,8 +130,13 @@ func (c *Client) transfer(ctx context.Context, k call) (*http.Response, error) {
 		e.sent = true
 		return e
 	}
+	// An upload's bytes are those sent (its answer is JSON); an
+	// export's, those received.
+	var down func(int)
 	if k.stream != nil {
-		k.stream = &watchedStream{r: k.stream, w: w}
+		k.stream = &watchedStream{r: k.stream, w: w, count: c.moved(k, "upload")}
+	} else {
+		down = c.moved(k, "download")
 	}
 	resp, err := c.attempt(w.ctx, k)
 	if err != nil {
@@ -134,6 +147,17 @@ func (c *Client) transfer(ctx context.Context, k call) (*http.Response, error) {
 		return nil, err
 	}
 	w.moved() // the answer's headers came
-	resp.Body = &watchedBody{body: resp.Body, w: w, fail: stallErr}
+	resp.Body = &watchedBody{body: resp.Body, w: w, fail: stallErr, count: down}
 	return resp, nil
+}
+
+// moved returns the counter of app content moving in one direction for
+// SiteConfig.Moved (nil when unset, or for a call that moves no app).
+func (c *Client) moved(k call, direction string) func(int) {
+	obs := c.conn.cfg.Moved
+	if obs == nil || !k.app {
+		return nil
+	}
+	site := c.conn.cfg.Alias
+	return func(n int) { obs(site, direction, n) }
 }

@@ -66,7 +66,7 @@ func (c *Client) exportOnce(ctx context.Context, id string, skipData bool) (*Dow
 		cancel()
 		return nil, fmt.Errorf("qrs %s: export of app %s: %w", c.cfg.Alias, id, err)
 	}
-	resp, err := c.open(ctx, call{method: http.MethodGet, route: "/tempcontent/{export}", path: u.EscapedPath(), query: u.RawQuery})
+	resp, err := c.open(ctx, call{method: http.MethodGet, route: "/tempcontent/{export}", path: u.EscapedPath(), query: u.RawQuery, app: true})
 	if err != nil {
 		cancel()
 		return nil, err
@@ -157,7 +157,7 @@ func (c *Client) UploadApp(ctx context.Context, name string, keepData bool, body
 	k := call{
 		method: http.MethodPost, route: r, path: p,
 		query:  query("name", name, "keepdata", strconv.FormatBool(keepData)),
-		stream: body, size: size, ctype: "application/vnd.qlik.sense.app", content: true,
+		stream: body, size: size, ctype: "application/vnd.qlik.sense.app", content: true, app: true,
 	}
 	if err := c.writable(k); err != nil {
 		return nil, err
