@@ -38,7 +38,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 
 # A build for this machine writes the starter layout (init) into each archive.
-go build -o "$stage/init" ./cmd/qs-promoter
+CGO_ENABLED=0 go build -o "$stage/init" ./cmd/qs-promoter
 
 zips=()
 for target in $targets; do
