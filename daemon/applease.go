@@ -45,7 +45,7 @@ func (d *Daemon) holdApp(ctx context.Context, job store.Job, log *slog.Logger) (
 		if ctx.Err() != nil {
 			return nil, nil, store.Snooze(0)
 		}
-		return nil, nil, fmt.Errorf("take the app's lease: %w", err)
+		return nil, nil, d.storeUnavailable(job, fmt.Errorf("take the app's lease: %w", err), log)
 	}
 	if !ok {
 		unlock()

@@ -107,6 +107,10 @@ func (d *Daemon) catchUp(ctx context.Context, s *site) (int, error) {
 		return queued, err
 	}
 	if mark == "" {
+		if newest == "" {
+			// A site without apps: every app that appears later is a change.
+			newest = emptySiteMark
+		}
 		d.log.Info("first catch-up: changes from now on are caught up", "site", s.alias, "apps", listed, "mark", newest)
 		return 0, d.setCatchupMark(ctx, s.alias, newest)
 	}
@@ -115,6 +119,10 @@ func (d *Daemon) catchUp(ctx context.Context, s *site) (int, error) {
 	}
 	return queued, d.setCatchupMark(ctx, s.alias, newest)
 }
+
+// emptySiteMark is the catch-up mark of a site that had no app at the
+// first catch-up: any app found later was made since.
+const emptySiteMark = "1970-01-01T00:00:00.000Z"
 
 // catchupBatch is how many reconciled apps catch-up records at once.
 const catchupBatch = 256

@@ -52,3 +52,27 @@ func appLists(s *qrssim.Site) int {
 	}
 	return n
 }
+
+// A watched site without a single app at the first catch-up still gets a
+// mark: an app made there while the daemon is down is caught up, not
+// taken for the site's history at the next first catch-up.
+func TestFirstCatchUpOfAnEmptySite(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	for _, a := range h.dev.Apps() {
+		if err := h.human.DeleteApp(ctx, a.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.start()
+	waitFor(t, 10*time.Second, "the first catch-up mark", func() bool {
+		m, _ := h.d.store.CatchupMark(ctx, "dev")
+		return m != ""
+	})
+	if _, err := h.dev.AddApp(qrssim.AppSeed{Name: "First app", Owner: `CORP\sales_rep`}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := h.d.catchUp(ctx, h.d.sites["dev"]); err != nil || n != 1 {
+		t.Fatalf("catch-up after the first app queued %d (%v), want 1", n, err)
+	}
+}

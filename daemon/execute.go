@@ -57,7 +57,7 @@ func (d *Daemon) work(ctx context.Context, job store.Job) error {
 	// ends it has not recorded the app state it evaluates, and this one
 	// would act on the same change again.
 	if due, ok, err := d.store.EarlierQueued(ctx, job); err != nil {
-		return err
+		return d.storeUnavailable(job, err, log)
 	} else if ok {
 		log.Debug("an earlier evaluation of the app is still queued; waiting for it", "due", due)
 		return store.Snooze(d.untilEarlier(due))
@@ -88,7 +88,7 @@ func (d *Daemon) work(ctx context.Context, job store.Job) error {
 	start := d.now()
 	begun, err := d.store.Begin(ctx, job)
 	if err != nil {
-		return err
+		return d.storeUnavailable(job, err, log)
 	}
 	ns := begun.Notifications
 	rep := ExecutionReport{ExecutionID: job.ExecutionID, Attempt: job.Attempt, Site: job.Site, AppID: job.AppID}
@@ -108,6 +108,9 @@ func (d *Daemon) work(ctx context.Context, job store.Job) error {
 	case runErr == nil:
 	case ctx.Err() != nil:
 		rep.Outcome, rep.Reason, state = OutcomeError, "interrupted by shutdown; resumes at the next start", "interrupted"
+		if errors.Is(context.Cause(ctx), errAppLeaseLost) {
+			rep.Reason = errAppLeaseLost.Error()
+		}
 		ret = store.Snooze(0)
 	case isPermanent(runErr) || last:
 		rep.Outcome, state = OutcomeFailed, OutcomeFailed
@@ -178,6 +181,18 @@ func (d *Daemon) work(ctx context.Context, job store.Job) error {
 		d.tellAdmin(bctx, job, rep, log)
 	}
 	return ret
+}
+
+// storeUnavailable is work's answer when the database fails before the
+// execution has begun: nothing has been done, so the job looks again a
+// little later without using an attempt (an attempt used up this way would
+// end the job with the execution's end never recorded).
+func (d *Daemon) storeUnavailable(job store.Job, err error, log *slog.Logger) error {
+	if errors.Is(err, context.Canceled) {
+		return store.Snooze(0) // shutting down
+	}
+	log.Warn("the database failed before the execution began; it looks again shortly", "err", err)
+	return store.Snooze(d.recheck())
 }
 
 // execute reads the facts (or, on a retry, reuses those the first attempt

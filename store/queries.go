@@ -315,6 +315,11 @@ func (s *Store) setEvaluated(ctx context.Context, tx *sql.Tx, site, app string, 
 	if prev != nil && prev.Modified == st.Modified {
 		kinds = mergeKinds(prev.Kinds, kinds)
 	}
+	if prev != nil && olderState(st.Modified, prev.Modified) {
+		// An older state evaluated late (an execution run again after newer
+		// ones): the record of the newer state stays.
+		return nil
+	}
 	_, err = tx.ExecContext(ctx, s.dia.rebind(`INSERT INTO qsp_app (site, app_id, modified_date, kinds, execution_id) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (site, app_id) DO UPDATE SET modified_date = excluded.modified_date, kinds = excluded.kinds, execution_id = excluded.execution_id`),
 		site, app, st.Modified, strings.Join(kinds, ","), execID)
@@ -322,6 +327,14 @@ func (s *Store) setEvaluated(ctx context.Context, tx *sql.Tx, site, app string, 
 		return fmt.Errorf("record app state: %w", err)
 	}
 	return nil
+}
+
+// olderState reports that QRS modifiedDate a is before b (false when
+// either cannot be read: then the newer evaluation's record is written).
+func olderState(a, b string) bool {
+	ta, errA := time.Parse(time.RFC3339Nano, a)
+	tb, errB := time.Parse(time.RFC3339Nano, b)
+	return errA == nil && errB == nil && ta.Before(tb)
 }
 
 func uniq(xs []string) []string { return mergeKinds(nil, xs) }

@@ -151,6 +151,17 @@ func (s *Store) EarlierQueued(ctx context.Context, job Job) (due time.Time, ok b
 	return at.Time, n > 0, nil
 }
 
+// unfinished says an execution's state is that of one still on its way
+// (running, interrupted, retrying, waiting): with its job gone from the
+// queue, it will never end by itself.
+func unfinished(state string) bool {
+	switch state {
+	case "running", "interrupted", StateRetrying, StateWaiting:
+		return true
+	}
+	return false
+}
+
 // ErrNoExecution is returned for an execution ID the store does not know.
 var ErrNoExecution = errors.New("no such execution")
 
@@ -171,7 +182,10 @@ func (e *NotFailedError) Error() string {
 // Requeue puts a failed execution back in the queue, with a fresh set of
 // attempts, to run now: the same execution (same ID, event, checkpoints
 // and journals), so that its finished steps are not run again. It returns
-// the execution as recorded.
+// the execution as recorded. An execution whose job left the queue without
+// an end recorded (the queue gave it up while the database failed, say) is
+// taken as failed: it can be run again too. Two requeues at once queue it
+// once: the second is refused.
 func (s *Store) Requeue(ctx context.Context, id string, attempts int) (*Execution, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -180,8 +194,9 @@ func (s *Store) Requeue(ctx context.Context, id string, attempts int) (*Executio
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	var state, site, app string
 	var queue sql.NullString
-	err = tx.QueryRowContext(ctx, s.dia.rebind(`SELECT e.state, e.site, e.app_id, j.state FROM qsp_execution e
-		LEFT JOIN river_job j ON j.id = e.job_id WHERE e.id = ?`), id).Scan(&state, &site, &app, &queue)
+	var jobID sql.NullInt64
+	err = tx.QueryRowContext(ctx, s.dia.rebind(`SELECT e.state, e.site, e.app_id, e.job_id, j.state FROM qsp_execution e
+		LEFT JOIN river_job j ON j.id = e.job_id WHERE e.id = ?`), id).Scan(&state, &site, &app, &jobID, &queue)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("execution %s: %w", id, ErrNoExecution)
 	}
@@ -192,18 +207,29 @@ func (s *Store) Requeue(ctx context.Context, id string, attempts int) (*Executio
 	case "available", "scheduled", "retryable", "running", "pending":
 		return nil, &NotFailedError{ID: id, State: state, Queue: queue.String}
 	}
-	if state != StateFailed {
+	if !unfinished(state) && state != StateFailed {
 		return nil, &NotFailedError{ID: id, State: state}
 	}
 	if err := s.dia.lockApps(ctx, tx, []string{site + "/" + app}); err != nil {
 		return nil, fmt.Errorf("requeue execution: %w", err)
 	}
+	// Claim the execution first, as it was read (its state and job): a
+	// concurrent requeue (another replica, the command line) blocks on the
+	// row and then finds it claimed, with another job.
+	claim, err := tx.ExecContext(ctx, s.dia.rebind(`UPDATE qsp_execution SET state = 'retrying', finished_at = ?, summary = ?
+		WHERE id = ? AND state = ? AND coalesce(job_id, 0) = ?`),
+		s.dia.timeArg(s.now()), "queued again by an admin", id, state, jobID.Int64)
+	if err != nil {
+		return nil, fmt.Errorf("requeue execution: %w", err)
+	}
+	if n, err := claim.RowsAffected(); err != nil || n != 1 {
+		return nil, &NotFailedError{ID: id, State: StateRetrying, Queue: "queued again by another request"}
+	}
 	res, err := s.river.InsertTx(ctx, tx, evaluateArgs{Site: site, AppID: app, ExecutionID: id}, &river.InsertOpts{MaxAttempts: max(attempts, 1)})
 	if err != nil {
 		return nil, fmt.Errorf("requeue execution: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, s.dia.rebind(`UPDATE qsp_execution SET job_id = ?, state = 'retrying', finished_at = ?, summary = ? WHERE id = ?`),
-		res.Job.ID, s.dia.timeArg(s.now()), "queued again by an admin", id); err != nil {
+	if _, err := tx.ExecContext(ctx, s.dia.rebind(`UPDATE qsp_execution SET job_id = ? WHERE id = ?`), res.Job.ID, id); err != nil {
 		return nil, fmt.Errorf("requeue execution: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -226,6 +227,95 @@ func TestRequeueFailedExecution(t *testing.T) {
 		exec(t, s, `UPDATE river_job SET state = 'completed', finalized_at = `+s.dia.riverNow()+` WHERE id = ?`, ok.ID)
 		if _, err := s.Requeue(ctx, ok.ExecutionID, 5); !errors.As(err, &nfe) || nfe.State != "acted" || nfe.Error() != "execution "+ok.ExecutionID+" ended acted: only a failed execution can be retried" {
 			t.Errorf("requeue of an acted execution: %v", err)
+		}
+	})
+}
+
+// An execution whose job left the queue without its end recorded (stuck
+// retrying) can be run again; two requeues at once queue it once, also
+// from two processes sharing the database.
+func TestRequeueStuckAndAtOnce(t *testing.T) {
+	eachDB(t, func(t *testing.T, db testDB) {
+		ctx := context.Background()
+		s := db.open(t, nil)
+		defer s.Close()
+		o := db.options(nil)
+		o.Beside = true
+		other := db.openWith(t, o) // as qs-promoter retry beside the daemon
+		defer other.Close()
+		if _, err := s.Record(ctx, []Notification{{Site: "dev", AppID: "a", Change: change("a")}}); err != nil {
+			t.Fatal(err)
+		}
+		job := pendingJob(t, s, "dev", "a")
+		if _, err := s.Begin(ctx, job); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Finish(ctx, job, Outcome{State: StateRetrying, Error: "the database went away"}); err != nil {
+			t.Fatal(err)
+		}
+		exec(t, s, `UPDATE river_job SET state = 'discarded', finalized_at = `+s.dia.riverNow()+` WHERE id = ?`, job.ID)
+
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var queued, refused int
+		for i := range 8 {
+			st := s
+			if i%2 == 1 {
+				st = other
+			}
+			wg.Go(func() {
+				_, err := st.Requeue(ctx, job.ExecutionID, 5)
+				var nfe *NotFailedError
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err == nil:
+					queued++
+				case errors.As(err, &nfe):
+					refused++
+				default:
+					t.Errorf("requeue: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+		var live int
+		queryRow(t, s, `SELECT count(*) FROM river_job WHERE state = 'available'`, nil, &live)
+		if queued != 1 || refused != 7 || live != 1 {
+			t.Errorf("8 requeues at once: %d queued, %d refused, %d live jobs; want 1, 7, 1", queued, refused, live)
+		}
+	})
+}
+
+// An older app state evaluated late (an execution run again after newer
+// ones) does not move the record of what was last evaluated back.
+func TestEvaluatedNeverGoesBack(t *testing.T) {
+	eachDB(t, func(t *testing.T, db testDB) {
+		ctx := context.Background()
+		s := db.open(t, nil)
+		defer s.Close()
+		finish := func(modified string) {
+			t.Helper()
+			if _, err := s.Record(ctx, []Notification{{Site: "dev", AppID: "a", Change: change("a")}}); err != nil {
+				t.Fatal(err)
+			}
+			job := pendingJob(t, s, "dev", "a")
+			if _, err := s.Begin(ctx, job); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Finish(ctx, job, Outcome{State: "acted", Evaluated: &AppState{Modified: modified, Kinds: []string{"updated"}}}); err != nil {
+				t.Fatal(err)
+			}
+			exec(t, s, `UPDATE river_job SET state = 'completed', finalized_at = `+s.dia.riverNow()+` WHERE id = ?`, job.ID)
+		}
+		finish("2026-12-01T10:00:02.000Z")
+		finish("2026-12-01T10:00:01.000Z")
+		if m, _, ok, err := s.Evaluated(ctx, "dev", "a"); err != nil || !ok || m != "2026-12-01T10:00:02.000Z" {
+			t.Errorf("evaluated %q %v %v, want the newer state", m, ok, err)
+		}
+		finish("2026-12-01T10:00:03.000Z")
+		if m, _, _, _ := s.Evaluated(ctx, "dev", "a"); m != "2026-12-01T10:00:03.000Z" {
+			t.Errorf("evaluated %q, want the newest state", m)
 		}
 	})
 }
