@@ -153,3 +153,29 @@ func TestNotReadyWhileCallbackURLMissesTheDaemon(t *testing.T) {
 		t.Errorf("/readyz: %d %s", resp.StatusCode, body)
 	}
 }
+
+// The first catch-up mark is set before the first subscription exists, so
+// a change QRS would notify is never taken for the site's history by a
+// first catch-up made after it (the daemon killed as the notification
+// came): the site's request log shows the first catch-up's list before the
+// first subscription.
+func TestFirstMarkComesBeforeTheFirstSubscription(t *testing.T) {
+	h := newHarness(t)
+	h.cfgExtra = "catchup_interval: 1h\n"
+	h.start()
+	list, subscribe := -1, -1
+	for i, r := range h.dev.Requests() {
+		switch {
+		case list < 0 && r.Method == "GET" && r.Path == "/qrs/app/full":
+			list = i
+		case subscribe < 0 && r.Method == "POST" && r.Path == "/qrs/notification":
+			subscribe = i
+		}
+	}
+	if list < 0 || subscribe < 0 || list > subscribe {
+		t.Errorf("first app list at request %d, first subscription at %d: the mark must come first", list, subscribe)
+	}
+	if m, _ := h.d.store.CatchupMark(context.Background(), "dev"); m == "" {
+		t.Error("subscribed without a catch-up mark")
+	}
+}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -191,6 +192,18 @@ func (d *Daemon) renew(ctx context.Context, s *site) {
 // handles it replaces (including those a previous run recorded). Handles
 // are recorded as they are made, so a crash midway leaves none unknown.
 func (d *Daemon) subscribe(ctx context.Context, s *site) error {
+	// The very first time, the mark catch-up starts from is set before any
+	// subscription exists: a change QRS notifies from then on is caught up
+	// even if the notification is lost (the daemon killed as it came),
+	// instead of being taken for the site's history by a first catch-up
+	// made after it.
+	if mark, err := d.store.CatchupMark(ctx, s.alias); err != nil {
+		return err
+	} else if mark == "" {
+		if _, err := d.catchUp(ctx, s); err != nil {
+			return fmt.Errorf("the first catch-up (where to catch up from): %w", err)
+		}
+	}
 	old, err := d.store.Handles(ctx, s.alias)
 	if err != nil {
 		return err
